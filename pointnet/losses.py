@@ -1,0 +1,31 @@
+"""Losses of the PointNet recipe."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def orthogonality_loss(transform: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ``||I - A A^T||_F^2`` for ``(B, k, k)`` transforms ``A``.
+
+    The squared Frobenius norm, as in the paper's regulariser; it is zero exactly when ``A`` is
+    orthogonal. (Common slips: the unsquared norm, or ``A (A^T - I)``.)
+    """
+    k = transform.shape[-1]
+    identity = torch.eye(k, dtype=transform.dtype, device=transform.device)
+    gram = torch.bmm(transform, transform.transpose(1, 2))  # (B, k, k)
+    return (identity - gram).square().sum(dim=(1, 2)).mean()
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    transform: torch.Tensor | None,
+    reg_weight: float = 0.001,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy plus ``reg_weight`` times the orthogonality regulariser.
+
+    Returns ``(total, regulariser)``; the regulariser is 0 without a feature transform.
+    """
+    reg = orthogonality_loss(transform) if transform is not None else logits.new_zeros(())
+    return F.cross_entropy(logits, labels) + reg_weight * reg, reg
