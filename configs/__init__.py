@@ -1,0 +1,1 @@
+"""Hydra configs, importable as `pointnet.configs` so installed console scripts find them."""

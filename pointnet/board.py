@@ -1,0 +1,79 @@
+"""What a run shows in TensorBoard and in image files: scalars, confusion matrices, point clouds, hparams."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+
+CORRECT_RGB = (40, 170, 60)
+WRONG_RGB = (220, 40, 40)
+
+
+def confusion_figure(matrix: torch.Tensor, classes: list[str], title: str = "confusion matrix") -> plt.Figure:
+    """A ``K x K`` count matrix (rows: true class, columns: predicted) as a labelled heat map."""
+    k = len(classes)
+    size = max(4.0, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    counts = matrix.cpu().numpy()
+    rows = counts.sum(axis=1, keepdims=True)
+    ax.imshow(counts / np.maximum(rows, 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), classes, rotation=90, fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
+    if k <= 20:
+        for i, j in np.ndindex(k, k):
+            if counts[i, j]:
+                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if counts[i, j] > 0.5 * rows[i, 0] else "black")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Write a figure to an image file and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def cloud_colors(num_points: int, correct: bool) -> np.ndarray:
+    """``(num_points, 3)`` uint8 colours: green for a correct prediction, red for a wrong one."""
+    return np.tile(np.array(CORRECT_RGB if correct else WRONG_RGB, dtype=np.uint8), (num_points, 1))
+
+
+class RunBoard:
+    """A SummaryWriter in the run dir, with the project's figures and point clouds."""
+
+    def __init__(self, log_dir: str | Path, purge_step: int | None = None) -> None:
+        """``purge_step``: on resume, drop events a crashed run logged after its last checkpoint."""
+        self.log_dir = Path(log_dir)
+        self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def confusion(self, tag: str, matrix: torch.Tensor, classes: list[str], step: int) -> None:
+        self.writer.add_figure(tag, confusion_figure(matrix, classes), step)
+
+    def clouds(self, tag: str, points: torch.Tensor, correct: list[bool], names: list[str], step: int) -> None:
+        """Log ``(M, N, 3)`` clouds as point meshes coloured by prediction correctness."""
+        for i, (cloud, ok, name) in enumerate(zip(points.cpu(), correct, names)):
+            colors = torch.from_numpy(cloud_colors(cloud.shape[0], ok))
+            self.writer.add_mesh(f"{tag}/{i}_{name}", vertices=cloud[None], colors=colors[None], global_step=step)
+
+    def hparams(self, params: dict[str, object], metrics: dict[str, float]) -> None:
+        """Record the run's hyperparameters with its final metrics in this same run dir."""
+        plain = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
+        self.writer.add_hparams(plain, {f"hparam/{k}": v for k, v in metrics.items()}, run_name=".")
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,207 @@
+"""Structured configs: the schema every Hydra app of the project is validated against.
+
+Hydra merges the YAML files under ``configs/`` into these dataclasses, so a misspelt key or a value of
+the wrong type is refused by OmegaConf; ``validate`` then checks values (ranges, names, folders)
+before any work starts and names the offending key. Code below the entry points receives plain
+values taken from here, never the config object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from pointnet.shared_mlp import SHARED_MLPS
+
+DATA_FORMATS = ("meshes", "h5", "resampled")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULERS = ("step", "cosine", "constant")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message starts with the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass
+class ModelConfig:
+    shared_mlp: str = "conv1d"
+    input_transform: bool = True
+    feature_transform: bool = True
+    dropout: float = 0.3
+    fast: bool = True
+
+
+@dataclass
+class AugmentConfig:
+    rotate: bool = True
+    jitter_sigma: float = 0.01
+    jitter_clip: float = 0.05
+    scale_low: float = 0.8
+    scale_high: float = 1.25
+    shift: float = 0.1
+    shuffle: bool = True
+
+
+@dataclass
+class SyntheticConfig:
+    seed: int = 0
+    train_per_class: int = 40
+    test_per_class: int = 15
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"
+    format: str = "meshes"
+    root: str = "data/synthetic"
+    num_points: int = 1024
+    dense_points: int = 2048
+    normals: bool = False
+    up_axis: str = "z"
+    subset: str = "modelnet40"
+    max_per_class: Optional[int] = None
+    val_fraction: float = 0.1
+    cache_dir: Optional[str] = None
+    workers: int = 2
+    generate: bool = False
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "step"
+    step_size: int = 20
+    gamma: float = 0.5
+    min_lr: float = 1e-5
+
+
+@dataclass
+class BatchNormMomentumConfig:
+    """PyTorch BN momentum ``max(minimum, start * decay ** (epoch // step_size))``: the original's 0.5 -> 0.01."""
+
+    start: float = 0.5
+    decay: float = 0.5
+    step_size: int = 20
+    minimum: float = 0.01
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 25
+    batch_size: int = 32
+    lr: float = 1e-3
+    reg_weight: float = 0.001
+    bn_momentum: BatchNormMomentumConfig = field(default_factory=BatchNormMomentumConfig)
+    num_workers: int = 0
+    threads: Optional[int] = None
+    device: str = "auto"
+    compile: bool = False
+    log_every: int = 10
+    num_clouds: int = 4
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"
+    batch_size: int = 32
+    votes: int = 1
+    top_k: int = 3
+    critical_points: int = 0
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    resume: Any = False
+    checkpoint: Optional[str] = None
+    files: list[str] = field(default_factory=list)
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore as ``base_config`` (first in every primary config)."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def _check_choice(value: str, key: str, choices) -> None:
+    _check(value in choices, key, f"unknown value {value!r}; choose one of {sorted(choices)}")
+
+
+def validate(cfg: Any, *, training: bool = True) -> None:
+    """Refuse values that cannot work, naming the key, before any data or model is touched."""
+    validate_model(cfg.model)
+    validate_data(cfg.data)
+    if training:
+        validate_train(cfg)
+    else:
+        validate_eval(cfg.eval)
+
+
+def validate_model(model: Any) -> None:
+    _check_choice(model.shared_mlp, "model.shared_mlp", SHARED_MLPS)
+    _check(0 <= model.dropout < 1, "model.dropout", f"must be in [0, 1), got {model.dropout}")
+
+
+def validate_data(data: Any) -> None:
+    _check_choice(data.format, "data.format", DATA_FORMATS)
+    _check(data.num_points > 0, "data.num_points", f"must be > 0, got {data.num_points}")
+    _check(data.dense_points >= data.num_points, "data.dense_points",
+           f"must be >= data.num_points ({data.num_points}), got {data.dense_points}")
+    _check(data.max_per_class is None or data.max_per_class > 0, "data.max_per_class",
+           f"must be > 0 or null, got {data.max_per_class}")
+    _check(0 <= data.val_fraction < 1, "data.val_fraction", f"must be in [0, 1), got {data.val_fraction}")
+    _check_choice(data.up_axis, "data.up_axis", ("y", "z"))
+    _check(data.workers >= 1, "data.workers", f"must be >= 1, got {data.workers}")
+    _check(data.generate or Path(data.root).is_dir(), "data.root",
+           f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
+    _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",
+           "must be <= data.augment.scale_high")
+
+
+def validate_eval(ev: Any) -> None:
+    _check(ev.batch_size > 0, "eval.batch_size", f"must be > 0, got {ev.batch_size}")
+    _check(ev.votes >= 1, "eval.votes", f"must be >= 1, got {ev.votes}")
+    _check(ev.top_k >= 1, "eval.top_k", f"must be >= 1, got {ev.top_k}")
+    _check(ev.critical_points >= 0, "eval.critical_points", f"must be >= 0, got {ev.critical_points}")
+    _check_choice(ev.split, "eval.split", ("train", "test"))
+
+
+def validate_train(cfg: Any) -> None:
+    train = cfg.train
+    _check(train.lr > 0, "train.lr", f"must be > 0, got {train.lr}")
+    _check(train.epochs >= 1, "train.epochs", f"must be >= 1, got {train.epochs}")
+    _check(train.batch_size >= 2, "train.batch_size",
+           f"must be >= 2 (BatchNorm cannot train on one sample), got {train.batch_size}")
+    _check(train.reg_weight >= 0, "train.reg_weight", f"must be >= 0, got {train.reg_weight}")
+    _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
+    _check(train.device in ("auto", "cpu") or train.device.startswith("cuda"), "train.device",
+           f"must be auto, cpu or cuda[:N], got {train.device!r}")
+    _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)
+    _check_choice(cfg.scheduler.name, "scheduler.name", SCHEDULERS)
+    _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
+    _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
+           f"must be true, false or a checkpoint path, got {cfg.resume!r}")
