@@ -30,10 +30,10 @@ class TNet(nn.Module):
     weight is zero and bias the flattened identity, so training starts from the identity transform.
     """
 
-    def __init__(self, k: int, mlp: type[SharedMLP]) -> None:
+    def __init__(self, k: int, mlp: type[SharedMLP], fast: bool = True) -> None:
         super().__init__()
         self.k = k
-        self.mlp = mlp((k, 64, 128, 1024))
+        self.mlp = mlp((k, 64, 128, 1024), fast=fast)
         self.fc1 = FullyConnected(1024, 512)
         self.fc2 = FullyConnected(512, 256)
         self.out = nn.Linear(256, k * k)
@@ -42,7 +42,7 @@ class TNet(nn.Module):
             self.out.bias.copy_(torch.eye(k).flatten())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.mlp(x).amax(dim=1)  # (B, N, k) -> (B, N, 1024) -> (B, 1024)
+        x = self.mlp.pool(x)  # (B, N, k) -> (B, 1024), max over points
         x = self.fc2(self.fc1(x))  # (B, 256)
         return self.out(x).view(-1, self.k, self.k)  # (B, k, k)
 
@@ -57,6 +57,9 @@ class PointNet(nn.Module):
         feature_transform: predict and apply the 64x64 feature alignment; its matrix is returned
             for the orthogonality regulariser (``pointnet.losses.orthogonality_loss``).
         dropout: drop probability on the 256-wide head layer (the paper keeps 0.7).
+        fast: run the shared MLPs through their fast path (``pointnet.fast_path``; same function,
+            tested to float64 rounding); ``False`` keeps the plain per-layer form. The ``loop``
+            variant has only its plain form.
 
     The layer widths follow the authors' released code, which the paper's Table 6 counts: the trunk
     after the feature transform is 64-64-128-1024 (Figure 2 draws 64-128-1024). With 40 classes that
@@ -73,14 +76,15 @@ class PointNet(nn.Module):
         input_transform: bool = True,
         feature_transform: bool = True,
         dropout: float = 0.3,
+        fast: bool = True,
     ) -> None:
         super().__init__()
         mlp = shared_mlp_class(shared_mlp)
         self.shared_mlp = shared_mlp
-        self.input_tnet = TNet(3, mlp) if input_transform else None
-        self.mlp1 = mlp((3, 64, 64))
-        self.feature_tnet = TNet(64, mlp) if feature_transform else None
-        self.mlp2 = mlp((64, 64, 128, 1024))
+        self.input_tnet = TNet(3, mlp, fast) if input_transform else None
+        self.mlp1 = mlp((3, 64, 64), fast=fast)
+        self.feature_tnet = TNet(64, mlp, fast) if feature_transform else None
+        self.mlp2 = mlp((64, 64, 128, 1024), fast=fast)
         self.fc1 = FullyConnected(1024, 512)
         self.fc2 = FullyConnected(512, 256)
         self.dropout = nn.Dropout(dropout)
@@ -91,13 +95,29 @@ class PointNet(nn.Module):
         x = self.dropout(self.fc2(self.fc1(features)))  # (B, 1024) -> (B, 256)
         return self.classifier(x), transform  # (B, num_classes)
 
+    @property
+    def fast(self) -> bool:
+        """Whether the shared MLPs run their fast path; settable on a built model."""
+        return self.mlp2.fast
+
+    @fast.setter
+    def fast(self, value: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, SharedMLP):
+                module.fast = bool(value) and module.has_fast_path
+
     def global_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(B, N, 3) -> (B, 1024)`` max-pooled features, and the feature transform (or None)."""
-        x, transform = self.point_features(points)
-        return x.amax(dim=1), transform  # (B, N, 1024) -> (B, 1024)
+        x, transform = self.aligned_features(points)
+        return self.mlp2.pool(x), transform  # (B, N, 64) -> (B, 1024)
 
     def point_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-point features before the max-pool: ``(B, N, 3) -> (B, N, 1024)``, and the transform."""
+        x, transform = self.aligned_features(points)
+        return self.mlp2(x), transform  # (B, N, 64) -> (B, N, 1024)
+
+    def aligned_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Aligned 64-wide point features: ``(B, N, 3) -> (B, N, 64)``, and the transform (or None)."""
         if points.dim() != 3 or points.shape[-1] != 3:
             raise ValueError(f"expected points of shape (B, N, 3), got {tuple(points.shape)}")
         x = points
@@ -108,4 +128,4 @@ class PointNet(nn.Module):
         if self.feature_tnet is not None:
             transform = self.feature_tnet(x)  # (B, 64, 64)
             x = torch.bmm(x, transform)
-        return self.mlp2(x), transform  # (B, N, 64) -> (B, N, 1024)
+        return x, transform

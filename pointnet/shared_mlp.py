@@ -12,6 +12,11 @@ Every variant takes and returns points-major ``(B, N, C)`` tensors, converts lay
 boundary of the stack (never per layer), and has the same constructor signature and parameter names
 (``layers.{i}.fc.weight`` of shape ``(out, in)``, ``layers.{i}.bn.*``), so a ``state_dict`` saved from
 any variant loads with ``strict=True`` into any other.
+
+``fast=True`` (the default) runs ``linear`` and ``conv1d`` through ``pointnet.fast_path``: the same
+function, on one ``(B*N, C)`` layout, with BatchNorm folded away in inference and a fused
+Linear+BatchNorm+ReLU+max-pool kernel for the pooled last layer (``pool``). ``fast=False`` runs the
+plain per-layer code below, which is what the fast path is tested against. ``loop`` has one form.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from pointnet import fast_path
 
 
 def _squeeze_kernel(state_dict: dict, prefix: str) -> None:
@@ -85,15 +92,22 @@ class SharedMLP(nn.Module):
         channels: widths, input first; ``(3, 64, 64)`` builds two layers.
         batch_norm: BatchNorm after every Linear.
         last_relu: ReLU after the last layer too (hidden layers always have one).
+        fast: run through ``pointnet.fast_path`` where the variant has one (``has_fast_path``);
+            an attribute, so it can be switched on a built module.
 
-    ``forward`` maps ``(B, N, channels[0]) -> (B, N, channels[-1])``. Subclasses choose the layer type
+    ``forward`` maps ``(B, N, channels[0]) -> (B, N, channels[-1])``; ``pool`` maps
+    ``(B, N, channels[0]) -> (B, channels[-1])``, the max over points. Subclasses choose the layer type
     (``fc_type``), the working layout (``to_layout`` / ``from_layout``) and how one layer runs (``layer``).
     """
 
     fc_type: type[nn.Module] = PointLinear
+    has_fast_path: bool = True
 
-    def __init__(self, channels: Sequence[int], batch_norm: bool = True, last_relu: bool = True) -> None:
+    def __init__(
+        self, channels: Sequence[int], batch_norm: bool = True, last_relu: bool = True, fast: bool = True
+    ) -> None:
         super().__init__()
+        self.fast = bool(fast) and self.has_fast_path
         if len(channels) < 2:
             raise ValueError(f"a shared MLP needs at least two widths, got {list(channels)}")
         self.channels = tuple(int(c) for c in channels)
@@ -104,10 +118,19 @@ class SharedMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return fast_path.forward_rows(self.layers, x)
         x = self.to_layout(x)
         for layer in self.layers:
             x = self.layer(layer, x)
         return self.from_layout(x)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Max over points of ``forward(x)``: ``(B, N, C_0) -> (B, C_last)`` (PointNet's symmetric
+        function); the fast path never materialises the last ``(B, N, C_last)`` activation."""
+        if self.fast:
+            return fast_path.pool_rows(self.layers, x)
+        return self(x).amax(dim=1)  # (B, N, C) -> (B, C)
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -147,6 +170,8 @@ class Conv1dSharedMLP(SharedMLP):
 
 class LoopSharedMLP(SharedMLP):
     """The plainest statement of the idea: the same ``nn.Linear`` applied point by point."""
+
+    has_fast_path = False
 
     def layer(self, layer: SharedLayer, x: torch.Tensor) -> torch.Tensor:
         x = torch.stack([layer.fc(x[:, n]) for n in range(x.shape[1])], dim=1)  # N x (B, C) -> (B, N, C)

@@ -37,10 +37,11 @@ def twins(a, b, dtype=torch.float64, **kw):
 
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
-def test_train_mode_logits_gradients_and_statistics_float64(a, b):
+@pytest.mark.parametrize("fast", [True, False])
+def test_train_mode_logits_gradients_and_statistics_float64(a, b, fast):
     # Batch 8: with 2-3 samples, train-mode BatchNorm on the (B, C) head divides by tiny batch
     # deviations and amplifies float64 rounding past 1e-12 (seen: 7e-11 at B=3, 2e-14 at B=8).
-    m1, m2 = twins(a, b, dropout=0.0)
+    m1, m2 = twins(a, b, dropout=0.0, fast=fast)
     pts = torch.randn(8, 33, 3, dtype=torch.float64)
     labels = torch.tensor([0, 3, 6, 1, 2, 4, 5, 6])
     x1, x2 = pts.clone().requires_grad_(), pts.clone().requires_grad_()
@@ -58,11 +59,13 @@ def test_train_mode_logits_gradients_and_statistics_float64(a, b):
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
 @pytest.mark.parametrize("shape", [(1, 1024), (1, 1), (2, 7), (5, 129)])
-def test_eval_mode_logits_float64_including_batch_of_one(a, b, shape):
-    m1, m2 = twins(a, b)
+@pytest.mark.parametrize("fast", [True, False])
+def test_eval_mode_logits_float64_including_batch_of_one(a, b, shape, fast):
+    m1, m2 = twins(a, b, fast=fast)
     m1.eval(), m2.eval()
     pts = torch.randn(*shape, 3, dtype=torch.float64)
-    torch.testing.assert_close(m1(pts)[0], m2(pts)[0], **F64)
+    with torch.no_grad():  # the fast variants' folded inference path
+        torch.testing.assert_close(m1(pts)[0], m2(pts)[0], **F64)
 
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)

@@ -17,7 +17,8 @@ F32 = dict(rtol=1e-5, atol=1e-5)
 
 
 def twins(a: str, b: str, channels, dtype=torch.float64, **kw):
-    """Two variants holding the same weights (b loads a's state_dict strictly)."""
+    """Two variants holding the same weights (b loads a's state_dict strictly); ``fast`` in ``kw``
+    applies to both (the loop variant has one form)."""
     first = SHARED_MLPS[a](channels, **kw).to(dtype)
     with torch.no_grad():
         for layer in first.layers:
@@ -31,8 +32,9 @@ def twins(a: str, b: str, channels, dtype=torch.float64, **kw):
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
 @pytest.mark.parametrize("train", [True, False])
-def test_same_outputs_and_gradients_float64(a, b, train):
-    m1, m2 = twins(a, b, (5, 16, 7), last_relu=False)
+@pytest.mark.parametrize("fast", [True, False])
+def test_same_outputs_and_gradients_float64(a, b, train, fast):
+    m1, m2 = twins(a, b, (5, 16, 7), last_relu=False, fast=fast)
     m1.train(train), m2.train(train)
     x1 = torch.randn(3, 11, 5, dtype=torch.float64, requires_grad=True)
     x2 = x1.detach().clone().requires_grad_()
@@ -48,10 +50,12 @@ def test_same_outputs_and_gradients_float64(a, b, train):
 
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
-def test_running_statistics_agree_float32(a, b):
-    m1, m2 = twins(a, b, (3, 8, 8), dtype=torch.float32)
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("pooled", [True, False])
+def test_running_statistics_agree_float32(a, b, fast, pooled):
+    m1, m2 = twins(a, b, (3, 8, 8), dtype=torch.float32, fast=fast)
     x = torch.randn(4, 9, 3)
-    m1(x), m2(x)
+    (m1.pool(x), m2.pool(x)) if pooled else (m1(x), m2(x))
     for (n1, b1), (_, b2) in zip(m1.named_buffers(), m2.named_buffers()):
         torch.testing.assert_close(b1, b2, **F32, msg=n1)
         if "running_mean" in n1:
@@ -65,12 +69,15 @@ def test_running_statistics_agree_float32(a, b):
     points=st.integers(1, 9),
     widths=st.lists(st.integers(1, 12), min_size=2, max_size=4),
     batch_norm=st.booleans(),
+    fast=st.booleans(),
 )
-def test_property_same_function_any_shape(pair, batch, points, widths, batch_norm):
-    m1, m2 = twins(*pair, widths, batch_norm=batch_norm)
+def test_property_same_function_any_shape(pair, batch, points, widths, batch_norm, fast):
+    m1, m2 = twins(*pair, widths, batch_norm=batch_norm, fast=fast)
     m1.eval(), m2.eval()
     x = torch.randn(batch, points, widths[0], dtype=torch.float64)
     torch.testing.assert_close(m1(x), m2(x), **F64)
+    with torch.no_grad():
+        torch.testing.assert_close(m1.pool(x), m2.pool(x), **F64)
 
 
 def test_parameter_names_and_stored_weight_form_match():

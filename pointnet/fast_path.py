@@ -1,0 +1,89 @@
+"""How a shared-MLP stack runs when built with ``fast=True`` (the ``linear`` and ``conv1d`` variants).
+
+One layout through the whole stack: the ``(B, N, C)`` input is viewed once as ``(B*N, C)`` rows and
+every layer is a plain matrix product on rows (Conv1d weights ``(out, in, 1)`` are viewed as
+``(out, in)``), BatchNorm normalises the same rows, ReLU runs in place. Per layer, the first case
+that applies:
+
+- no gradient needed and BatchNorm using running statistics (eval under ``torch.no_grad()``):
+  BatchNorm is folded into the weights, one ``addmm`` + in-place ReLU;
+- otherwise the ops of the plain form on rows (autograd as usual).
+
+The max-pooled last layer (``SharedMLP.pool``) additionally avoids the ``(B, N, C)`` activation:
+in the folded case the max is taken before bias and ReLU (``pointnet.fused.pooled_eval``); with batch
+statistics the fused kernel with its sparse backward runs (``pointnet.fused.pooled_linear_bn_relu``).
+Everything else falls back to the plain ops, so the result is always the plain form's function.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pointnet.fused import fold_batch_norm, pooled_eval, pooled_linear_bn_relu, uses_batch_stats
+
+
+def _weight(layer: nn.Module) -> torch.Tensor:
+    return layer.fc.weight.flatten(1)  # Linear (out, in) or Conv1d (out, in, 1) -> (out, in)
+
+
+def _needs_grad(layer: nn.Module, x: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in layer.parameters()))
+
+
+def _foldable(layer: nn.Module, x: torch.Tensor) -> bool:
+    """BatchNorm (if any) uses running statistics and nothing needs a gradient."""
+    return (layer.bn is None or not uses_batch_stats(layer.bn)) and not _needs_grad(layer, x)
+
+
+def layer_rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One ``SharedLayer`` on rows: ``(B*N, C_in) -> (B*N, C_out)``."""
+    if _foldable(layer, x):
+        weight, bias = fold_batch_norm(_weight(layer), layer.fc.bias, layer.bn)
+        x = torch.addmm(bias, x, weight.t())  # (B*N, C_out)
+    else:
+        x = F.linear(x, _weight(layer), layer.fc.bias)
+        if layer.bn is not None:
+            x = layer.bn(x)
+    return x.relu_() if layer.relu else x
+
+
+def forward_rows(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """The whole stack: ``(B, N, C_0) -> (B, N, C_last)``."""
+    batch, points, c_in = x.shape
+    rows = x.reshape(batch * points, c_in)
+    for layer in layers:
+        rows = layer_rows(layer, rows)
+    return rows.view(batch, points, -1)
+
+
+def _fused_trainable(layer: nn.Module, rows: int) -> bool:
+    """The fused batch-statistics kernel covers this layer (else the plain ops, which also raise
+    BatchNorm's own error for a single row)."""
+    bn = layer.bn
+    return (
+        bn is not None
+        and uses_batch_stats(bn)
+        and bn.weight is not None
+        and bn.bias is not None
+        and rows > 1
+        and not bool((bn.weight == 0).any())  # a zero scale ties every point: plain amax handles it
+    )
+
+
+def pool_last(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The last layer followed by the max over points: ``(B, N, C_in) -> (B, C_out)``."""
+    batch, points, c_in = x.shape
+    if _foldable(layer, x):
+        weight, bias = fold_batch_norm(_weight(layer), layer.fc.bias, layer.bn)
+        return pooled_eval(x, weight, bias, layer.relu)
+    if _fused_trainable(layer, batch * points):
+        return pooled_linear_bn_relu(x, _weight(layer), layer.fc.bias, layer.bn, layer.relu)
+    return layer_rows(layer, x.reshape(batch * points, c_in)).view(batch, points, -1).amax(dim=1)
+
+
+def pool_rows(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """The whole stack and the max over points: ``(B, N, C_0) -> (B, C_last)``."""
+    return pool_last(layers[-1], forward_rows(layers[:-1], x))

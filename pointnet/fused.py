@@ -1,0 +1,288 @@
+"""Fused kernels for the last shared-MLP layer, the one whose output is max-pooled over points.
+
+The layer ``y = x W^T + b -> BatchNorm -> ReLU -> max over points`` holds most of PointNet's cost:
+its activations are ``(B, N, 1024)``. Written as separate ops, autograd keeps three such tensors per
+layer and backward runs two full-size GEMMs through a dense BatchNorm gradient. This module computes
+the same function and the same gradients without ever holding that activation:
+
+- forward runs the GEMM one chunk of samples at a time into a cache-sized buffer and keeps only what
+  backward needs: per ``(sample, channel)`` the extreme value and the point that attains it, plus
+  the per-channel sum of squares for the batch variance;
+- backward uses that the gradient reaching BatchNorm is sparse (one point per sample and channel
+  survives the max-pool), and that BatchNorm's gradient on the rest is affine in ``y``:
+  ``dy = k * dz_sparse + c0 + q * (y - mean)`` per channel. So ``dy @ W`` and ``dy^T x`` reduce to
+  ``(x - x̄) @ (W^T diag(q) W)`` and ``diag(q) W S`` with the input Gram matrix ``S = (x - x̄)^T (x - x̄)``,
+  plus a gather over the surviving points: ``O(B N C_in^2)`` instead of ``O(B N C_in C)``.
+
+Exactness: the same function and gradients as ``amax(relu(bn(linear(x))), dim=1)`` up to float
+rounding (tested to 1e-12 in float64). Ties at the max (e.g. duplicated points) split the gradient
+evenly between the tied points as ``amax`` does; ties are detected on the pre-activation values, so
+two distinct values that float rounding of the BatchNorm affine map makes equal are not treated as
+tied (both choices are valid subgradients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CHUNK_ELEMENTS = 1 << 20  # one chunk's (C, rows) buffer: 4 MB in float32, kept in L2/L3
+ARGMAX_BLOCKS = (64, 32, 16, 8)  # block sizes for the two-level argmax, largest first
+
+
+def uses_batch_stats(bn: nn.BatchNorm1d) -> bool:
+    """Whether ``bn`` normalises with the batch's statistics (training, or no running stats)."""
+    return bn.training or bn.running_mean is None
+
+
+def update_running_stats(bn: nn.BatchNorm1d, mean: torch.Tensor, var_unbiased: torch.Tensor) -> None:
+    """Move ``bn``'s running statistics exactly as ``nn.BatchNorm1d.forward`` does in training.
+
+    ``momentum=None`` is the cumulative average ``1 / num_batches_tracked``; the variance kept is the
+    unbiased one. Training code may change ``bn.momentum`` at any time: it is read on every call.
+    """
+    if not (bn.training and bn.track_running_stats and bn.running_mean is not None):
+        return
+    bn.num_batches_tracked.add_(1)
+    factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    with torch.no_grad():
+        bn.running_mean.copy_(factor * mean + (1 - factor) * bn.running_mean)
+        bn.running_var.copy_(factor * var_unbiased + (1 - factor) * bn.running_var)
+
+
+def fold_batch_norm(
+    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm1d | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode ``bn(x W^T + b)`` as one affine map ``x W'^T + b'``: ``(C, C_in), (C,)``.
+
+    ``W' = diag(s) W`` and ``b' = s (b - running_mean) + beta`` with ``s = gamma / sqrt(var + eps)``.
+    """
+    b = bias if bias is not None else weight.new_zeros(weight.shape[0])
+    if bn is None:
+        return weight, b
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    shift = -bn.running_mean
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    folded_bias = (b + shift) * scale
+    if bn.bias is not None:
+        folded_bias = folded_bias + bn.bias
+    return weight * scale[:, None], folded_bias  # (C, C_in), (C,)
+
+
+def samples_per_chunk(num_points: int, channels: int) -> int:
+    """Whole samples per GEMM chunk so the ``(channels, samples * num_points)`` buffer stays small."""
+    return max(1, CHUNK_ELEMENTS // max(1, num_points * channels))
+
+
+def _chunk_products(x: torch.Tensor, weight: torch.Tensor):
+    """Yield ``(first_sample, y)`` with ``y = weight @ x[chunk]^T`` viewed as ``(C, samples, N)``.
+
+    ``x`` is ``(B, N, C_in)``, ``weight`` ``(C, C_in)``. The buffer is reused between chunks, so a
+    consumer must be done with one ``y`` before asking for the next.
+    """
+    batch, points, c_in = x.shape
+    channels = weight.shape[0]
+    step = samples_per_chunk(points, channels)
+    storage = x.new_empty(channels * min(step, batch) * points)
+    for start in range(0, batch, step):
+        count = min(step, batch - start)
+        y = storage[: channels * count * points].view(channels, count * points)
+        torch.mm(weight, x[start : start + count].reshape(-1, c_in).t(), out=y)  # (C, count*N)
+        yield start, y.view(channels, count, points)
+
+
+def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
+    """``max_n act(x W^T + b)`` for ``(B, N, C_in) -> (B, C)`` without the ``(B, N, C)`` activation.
+
+    Adding a per-channel constant and ReLU are monotone, so they commute with the max: only the
+    ``(B, C)`` maxima of ``x W^T`` get the bias and ReLU.
+    """
+    batch = x.shape[0]
+    maxima = x.new_empty(batch, weight.shape[0])  # (B, C)
+    for start, y in _chunk_products(x.contiguous(), weight):
+        maxima[start : start + y.shape[1]] = y.amax(dim=2).t()  # (C, k, N) -> (k, C)
+    maxima += bias
+    return maxima.relu_() if relu else maxima
+
+
+def _block_size(points: int) -> int | None:
+    return next((g for g in ARGMAX_BLOCKS if points % g == 0 and points // g >= 2), None)
+
+
+def _max_and_argmax(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Max over the last dim of ``(C, k, N)`` with the index of a maximal point, and whether any
+    ``(c, k)`` has the max more than once.
+
+    ``torch.max(dim)`` with indices is ~15x slower than ``amax`` here; two levels (max of block
+    maxima, then argmax inside the winning block) keep the full pass an ``amax``.
+    """
+    channels, count, points = y.shape
+    block = _block_size(points)
+    if block is None:
+        values, index = y.max(dim=2)  # (C, k)
+        tied = bool(((y == values.unsqueeze(2)).sum(dim=2) > 1).any())
+        return values, index, tied
+    blocks = y.view(channels, count, points // block, block)
+    block_max = blocks.amax(dim=3)  # (C, k, N/g)
+    values, which = block_max.max(dim=2)  # (C, k)
+    inside = blocks.gather(2, which[..., None, None].expand(-1, -1, 1, block)).squeeze(2)  # (C, k, g)
+    offset = inside.argmax(dim=2)  # (C, k)
+    tied = bool(
+        ((block_max == values.unsqueeze(2)).sum(dim=2) > 1).any()
+        or ((inside == values.unsqueeze(2)).sum(dim=2) > 1).any()
+    )
+    return values, which * block + offset, tied
+
+
+@dataclass
+class _Ties:
+    """Points sharing the max of a ``(sample, channel)``: flat row, channel, sample and weight."""
+
+    rows: list[torch.Tensor]
+    channels: list[torch.Tensor]
+    samples: list[torch.Tensor]
+    weights: list[torch.Tensor]
+
+    def add(self, y: torch.Tensor, values: torch.Tensor, start: int, tied_grid: torch.Tensor) -> None:
+        """Record every maximal point of the tied ``(c, k)`` pairs of chunk ``y`` ``(C, k, N)``."""
+        hits = y == values.unsqueeze(2)  # (C, k, N)
+        counts = hits.sum(dim=2)  # (C, k)
+        hits &= (counts > 1).unsqueeze(2)
+        c, j, n = hits.nonzero(as_tuple=True)
+        sample = start + j
+        self.rows.append(sample * y.shape[2] + n)
+        self.channels.append(c)
+        self.samples.append(sample)
+        self.weights.append(1.0 / counts[c, j].to(y.dtype))
+        tied_grid[start : start + y.shape[1]] |= (counts > 1).t()
+
+
+def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
+    """Per-sample max over points of ``x_centred @ weight^T``, its argmax, ties, sum of squares.
+
+    Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None), ``tied (B, C)`` bool and
+    ``sumsq (C,)`` — the last over all ``B*N`` rows, for the variance.
+    """
+    batch, points, _ = x_centred.shape
+    channels = weight.shape[0]
+    values = x_centred.new_empty(batch, channels)
+    index = torch.empty(batch, channels, dtype=torch.long)
+    sumsq = x_centred.new_zeros(channels)
+    tied = torch.zeros(batch, channels, dtype=torch.bool)
+    ties = None
+    for start, y in _chunk_products(x_centred, weight):
+        count = y.shape[1]
+        v, i, any_tie = _max_and_argmax(y)  # (C, k)
+        values[start : start + count] = v.t()
+        index[start : start + count] = i.t()
+        sumsq += torch.linalg.vecdot(y.view(channels, -1), y.view(channels, -1))  # (C,)
+        if any_tie:
+            ties = ties or _Ties([], [], [], [])
+            ties.add(y, v, start, tied)
+    return values, index, ties, tied, sumsq
+
+
+class PooledLinearBatchNormReLU(torch.autograd.Function):
+    """``max_n relu(bn(x W^T + b))`` with batch statistics: ``(B, N, C_in) -> (B, C)``.
+
+    Also returns the batch mean and unbiased variance ``(C,)`` (not differentiable) for the caller to
+    update running statistics. See the module docstring for the backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, gamma, beta, eps: float, relu: bool):
+        batch, points, _ = x.shape
+        rows = batch * points
+        x_mean = x.reshape(rows, -1).mean(dim=0)  # (C_in,)
+        sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)  # (C,): max of sign*y is max of bn(y)
+        x_centred = x - x_mean  # (B, N, C_in)
+        values, index, ties, tied, sumsq = _extremes(x_centred, weight * sign[:, None])
+        var = sumsq / rows
+        rstd = torch.rsqrt(var + eps)  # (C,)
+        pooled = (gamma.abs() * rstd) * values + beta  # (B, C)
+        if relu:
+            pooled = pooled.relu_()
+        mean = weight @ x_mean + (bias if bias is not None else 0)  # (C,)
+        ctx.save_for_backward(x_centred, weight, gamma, sign, rstd, values, index, tied, pooled)
+        ctx.ties, ctx.relu = ties, relu
+        ctx.has_bias = bias is not None
+        ctx.mark_non_differentiable(mean, sumsq)
+        return pooled, mean, sumsq / max(rows - 1, 1)
+
+    @staticmethod
+    def backward(ctx, grad, _grad_mean, _grad_var):
+        x_centred, weight, gamma, sign, rstd, values, index, tied, pooled = ctx.saved_tensors
+        batch, points, c_in = x_centred.shape
+        rows = batch * points
+        g = grad * (pooled > 0) if ctx.relu else grad  # (B, C): gradient reaching bn's output
+        xhat = values * (sign * rstd)  # (B, C): normalised pre-activation at the pooled points
+        grad_beta = g.sum(dim=0)
+        grad_gamma = (g * xhat).sum(dim=0)
+        k = gamma * rstd  # (C,): d bn / dy on the sparse part
+        c0 = -rstd * gamma * grad_beta / rows  # (C,): constant part of dy
+        q = -(rstd**2) * gamma * grad_gamma / rows  # (C,): dy coefficient of (y - mean)
+        x_centred = x_centred.view(rows, c_in)
+        sparse = _SparseRouting(index, tied, ctx.ties, points, k * g)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            gram_w = (weight.t() * q) @ weight  # (C_in, C_in) = W^T diag(q) W
+            grad_x = torch.addmm(c0 @ weight, x_centred, gram_w)  # (B*N, C_in)
+            sparse.add_to_input_grad(grad_x, weight)
+            grad_x = grad_x.view(batch, points, c_in)
+        if ctx.needs_input_grad[1]:
+            gram_x = x_centred.t() @ x_centred  # (C_in, C_in) = S
+            grad_w = (weight * q[:, None]) @ gram_x  # (C, C_in)
+            sparse.add_to_weight_grad(grad_w, x_centred)
+        grad_b = torch.zeros_like(grad_beta) if ctx.has_bias else None
+        return grad_x, grad_w, grad_b, grad_gamma, grad_beta, None, None
+
+
+class _SparseRouting:
+    """The sparse part ``k * dz`` of the BatchNorm input gradient: one value per pooled point.
+
+    ``scaled (B, C)`` is ``k * g``; an untied ``(b, c)`` routes it to row ``b*N + index[b, c]`` (the
+    grid), a tied one splits it over the rows recorded in ``ties`` (the extras, usually none).
+    """
+
+    def __init__(self, index, tied, ties: _Ties | None, points: int, scaled: torch.Tensor) -> None:
+        batch = index.shape[0]
+        self.rows = (index + points * torch.arange(batch)[:, None]).flatten()  # (B*C,)
+        self.values = scaled.masked_fill(tied, 0)  # (B, C)
+        self.extra = None
+        if ties is not None:
+            samples, channels = torch.cat(ties.samples), torch.cat(ties.channels)
+            values = scaled[samples, channels] * torch.cat(ties.weights)  # (E,)
+            self.extra = (torch.cat(ties.rows), channels, values)
+
+    def add_to_input_grad(self, grad_x: torch.Tensor, weight: torch.Tensor) -> None:
+        """``grad_x[row] += value * W[channel]`` for every routed point: ``(B*N, C_in)``."""
+        contributions = self.values[:, :, None] * weight  # (B, C, C_in)
+        grad_x.index_add_(0, self.rows, contributions.view(-1, weight.shape[1]))
+        if self.extra is not None:
+            rows, channels, values = self.extra
+            grad_x.index_add_(0, rows, weight[channels] * values[:, None])
+
+    def add_to_weight_grad(self, grad_w: torch.Tensor, x_centred: torch.Tensor) -> None:
+        """``grad_w[channel] += value * (x[row] - x̄)``: ``(C, C_in)``."""
+        batch, channels = self.values.shape
+        picked = torch.index_select(x_centred, 0, self.rows).view(batch, channels, -1)  # (B, C, C_in)
+        for b in range(batch):
+            grad_w.addcmul_(picked[b], self.values[b, :, None])
+        if self.extra is not None:
+            rows, channels, values = self.extra
+            grad_w.index_add_(0, channels, x_centred[rows] * values[:, None])
+
+
+def pooled_linear_bn_relu(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm1d, relu: bool
+) -> torch.Tensor:
+    """Training-mode ``amax(act(bn(x W^T + b)), dim=1)``: ``(B, N, C_in) -> (B, C)``, updating
+    ``bn``'s running statistics as ``nn.BatchNorm1d`` would."""
+    pooled, mean, var = PooledLinearBatchNormReLU.apply(
+        x.contiguous(), weight, bias, bn.weight, bn.bias, bn.eps, relu
+    )
+    update_running_stats(bn, mean, var)
+    return pooled
