@@ -1,5 +1,7 @@
 """Data: ModelNet-style meshes (and the pre-sampled ModelNet40 files) to point clouds for PointNet."""
 from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.meshes import read_mesh
+from pointnet.data.pointset import PointSet
+from pointnet.data.splits import FORMATS, load_split
 
-__all__ = ["DatasetError", "MeshError", "read_mesh"]
+__all__ = ["FORMATS", "DatasetError", "MeshError", "PointSet", "load_split", "read_mesh"]

@@ -1,0 +1,69 @@
+"""Atomic file writes: write a temporary file beside the target, flush it to disk, then rename.
+
+A reader therefore sees either the old file or the complete new one, never a half-written file; a
+crash leaves at most a hidden ``.<name>.tmp-*`` file, which no reader opens.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+TEMP_MARK = ".tmp-"
+
+
+def temp_path(path: Path) -> Path:
+    """A unique hidden temporary name in ``path``'s folder (same file system, so rename is atomic)."""
+    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Create or replace ``path`` with what ``write(file)`` writes, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Create or replace a UTF-8 text file atomically."""
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save ``array`` as a ``.npy`` file atomically (loadable with ``np.load(mmap_mode="r")``)."""
+    atomic_write(path, lambda file: np.save(file, np.ascontiguousarray(array), allow_pickle=False))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (about 1 GB/s)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remove_stale_temps(folder: Path, name: str, older_than_s: float = 600.0) -> None:
+    """Delete leftovers ``.<name>*.tmp-*`` of crashed writers; a live writer keeps touching its file."""
+    cutoff = time.time() - older_than_s
+    for tmp in folder.glob(f".{name}*{TEMP_MARK}*"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:
+            pass

@@ -1,0 +1,93 @@
+"""``load_split``: one call from a data set on disk to a prepared :class:`PointSet`, in any format."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+from pointnet.data.cache import SplitCache, cache_name, cached_point_set, require_readable
+from pointnet.data.formats import SUBSETS, read_h5_split, read_resampled_file, resampled_sources
+from pointnet.data.layout import discover_classes, list_meshes
+from pointnet.data.pointset import PointSet
+from pointnet.data.sampling import check_up_axis, sample_mesh_file
+
+FORMATS: tuple[str, ...] = ("meshes", "h5", "resampled")
+CACHE_FOLDER = ".cache"
+"""Default cache location inside the data set root (hidden, so it is never taken for a class)."""
+
+
+def load_split(
+    fmt: str,
+    root: str | os.PathLike,
+    split: str,
+    *,
+    dense_points: int = 2048,
+    normals: bool = False,
+    up_axis: str = "z",
+    cache_dir: str | os.PathLike | None = None,
+    max_per_class: int | None = None,
+    classes: Sequence[str] | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    subset: str = "modelnet40",
+    seed: int = 0,
+) -> PointSet:
+    """Load (preparing and caching on first use) one split of a data set.
+
+    Args:
+        fmt: ``"meshes"`` (ModelNet OFF layout ``<root>/<class>/<split>/*.off``, also the synthetic
+            set), ``"h5"`` (``modelnet40_ply_hdf5_2048``) or ``"resampled"``
+            (``modelnet40_normal_resampled``).
+        root: the data set folder.
+        split: ``"train"`` or ``"test"`` (for meshes: any split folder name).
+        dense_points: points kept per shape (``P``); training draws its ``N <= P`` from these.
+        normals: also keep normals, ``(M, P, 6)``.
+        up_axis: the *source's* up axis, ``"z"`` (ModelNet OFF) or ``"y"`` (h5, resampled); results
+            are always z up.
+        cache_dir: where prepared splits are stored; ``None`` means ``<root>/.cache``. Unused for h5.
+        max_per_class: keep the first K shapes per class (sorted file order / list order).
+        classes: fixes the class list and label order (pass train's classes when loading test).
+        workers: processes for preparation (sampling or text parsing).
+        progress: show a progress bar while preparing.
+        subset: ``"modelnet40"`` or ``"modelnet10"`` split lists (resampled only).
+        seed: seeds the per-mesh surface sampling (meshes only).
+
+    Raises:
+        DatasetError: missing root or split, empty class folder, no readable shape in a class.
+        ValueError: an invalid argument.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown data format {fmt!r}; choose one of {FORMATS}")
+    if dense_points < 1:
+        raise ValueError(f"dense_points must be >= 1, got {dense_points}")
+    if max_per_class is not None and max_per_class < 1:
+        raise ValueError(f"max_per_class must be None or >= 1, got {max_per_class}")
+    if subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+    check_up_axis(up_axis)
+    root = Path(root).expanduser()
+    if fmt == "h5":
+        return read_h5_split(root, split, dense_points=dense_points, normals=normals, up_axis=up_axis,
+                             classes=classes, max_per_class=max_per_class)
+    if fmt == "meshes":
+        names = discover_classes(root, classes)
+        sources = list_meshes(root, split, names, max_per_class)
+        prepare = partial(sample_mesh_file, count=dense_points, normals=normals, up_axis=up_axis, seed=seed)
+        folders = {name: root / name / split for name in names}
+        seed_param = seed
+    else:
+        sources, names = resampled_sources(root, split, subset=subset, classes=classes,
+                                           max_per_class=max_per_class)
+        prepare = partial(read_resampled_file, count=dense_points, normals=normals, up_axis=up_axis)
+        folders = {name: root / name for name in names}
+        seed_param = None
+    params = {"fmt": fmt, "root": str(root.resolve()), "split": split, "dense_points": dense_points,
+              "normals": bool(normals), "up_axis": up_axis, "max_per_class": max_per_class,
+              "subset": subset if fmt == "resampled" else None, "seed": seed_param}
+    cache = SplitCache(Path(cache_dir) if cache_dir is not None else root / CACHE_FOLDER,
+                       cache_name(fmt, split, {**params, "classes": names}))
+    point_set = cached_point_set(cache, sources, prepare, params, names, workers=workers,
+                                 progress=progress, name=f"{fmt}:{root}/{split}")
+    require_readable(point_set, folders, str(cache.skipped_path))
+    return point_set
