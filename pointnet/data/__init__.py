@@ -1,10 +1,36 @@
-"""Data: ModelNet-style meshes (and the pre-sampled ModelNet40 files) to point clouds for PointNet."""
+"""Data: ModelNet-style meshes (and the pre-sampled ModelNet40 files) to point clouds for PointNet.
+
+Modules, one concern each:
+
+- :mod:`~pointnet.data.meshes`: ``read_mesh``, a strict OFF reader (ModelNet's traps) + trimesh for
+  other formats;
+- :mod:`~pointnet.data.layout`: the ``<root>/<class>/<split>/*.off`` folder layout;
+- :mod:`~pointnet.data.sampling`: area-weighted surface sampling, z up, unit sphere;
+- :mod:`~pointnet.data.cache`: per-split caches with a manifest, rebuilt when stale or corrupt;
+- :mod:`~pointnet.data.formats`: ``modelnet40_ply_hdf5_2048`` and ``modelnet40_normal_resampled``;
+- :mod:`~pointnet.data.splits`: ``load_split``, the one entry point training calls;
+- :mod:`~pointnet.data.pointset`, :mod:`~pointnet.data.dataset`, :mod:`~pointnet.data.augment`:
+  the prepared split, the per-epoch torch ``Dataset`` and its augmentation;
+- :mod:`~pointnet.data.synthetic`: the offline procedural ModelNet-style corpus;
+- :mod:`~pointnet.data.download`: the official ModelNet archives.
+"""
 from pointnet.data.augment import Augmentation
 from pointnet.data.dataset import PointCloudDataset
 from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.meshes import read_mesh
 from pointnet.data.pointset import PointSet
 from pointnet.data.splits import FORMATS, load_split
+from pointnet.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic
 
-__all__ = ["FORMATS", "Augmentation", "DatasetError", "MeshError", "PointCloudDataset", "PointSet",
-           "load_split", "read_mesh"]
+__all__ = [
+    "FORMATS",
+    "SYNTHETIC_CLASSES",
+    "Augmentation",
+    "DatasetError",
+    "MeshError",
+    "PointCloudDataset",
+    "PointSet",
+    "generate_synthetic",
+    "load_split",
+    "read_mesh",
+]
