@@ -169,12 +169,16 @@ class Conv1dSharedMLP(SharedMLP):
 
 
 class LoopSharedMLP(SharedMLP):
-    """The plainest statement of the idea: the same ``nn.Linear`` applied point by point."""
+    """The plainest statement of the idea: the same ``nn.Linear`` applied point by point.
+
+    ``unbind`` hands out all N point slices at once; indexing ``x[:, n]`` instead would give each
+    slice its own backward node that writes a full-size zero gradient, making backward quadratic in N.
+    """
 
     has_fast_path = False
 
     def layer(self, layer: SharedLayer, x: torch.Tensor) -> torch.Tensor:
-        x = torch.stack([layer.fc(x[:, n]) for n in range(x.shape[1])], dim=1)  # N x (B, C) -> (B, N, C)
+        x = torch.stack([layer.fc(point) for point in x.unbind(1)], dim=1)  # N x (B, C) -> (B, N, C)
         if layer.bn is not None:
             x = layer.bn(x.flatten(0, 1)).view_as(x)
         return F.relu(x) if layer.relu else x
