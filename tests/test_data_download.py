@@ -48,9 +48,14 @@ def test_download_verify_unpack(served, tmp_path):
     archive = make_zip(folder / "ModelNet10.zip")
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     dest = tmp_path / "data"
-    main(["ModelNet10", "--url", f"{url}/ModelNet10.zip", "--dest", str(dest), "--sha256", digest, "--quiet"])
+    main(["modelnet10", "--url", f"{url}/ModelNet10.zip", "--dest", str(dest), "--sha256", digest, "--quiet"])
     assert (dest / "ModelNet10" / "chair" / "train" / "chair_0001.off").read_text() == BOX
     assert sorted(p.name for p in dest.iterdir()) == ["ModelNet10"]  # no archive, temp or staging left
+
+
+def test_unknown_name_is_refused():
+    with pytest.raises(SystemExit):
+        main(["ModelNet99"])
 
 
 def test_existing_data_set_is_kept_unless_forced(served, tmp_path):

@@ -1,6 +1,7 @@
 """The ModelNet folder layout: class order, split folders, and errors that name the folder to fix."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pointnet.data import DatasetError, load_split
@@ -90,3 +91,20 @@ def test_no_readable_mesh_fails_naming_the_folder(tmp_path):
         path.write_text("garbage")
     with pytest.raises(DatasetError, match="no readable shape"):
         load(root)
+
+
+REAL = Path(__file__).parents[1].parent / "shared/data/modelnet-real/ModelNet10"
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real ModelNet files not found beside the repository")
+def test_real_modelnet_files_prepare(tmp_path):
+    real = load_split("meshes", REAL, "train", dense_points=256, normals=True, cache_dir=tmp_path,
+                      workers=2, progress=False)  # read in place: the cache goes elsewhere
+    assert real.classes == ["bathtub", "bed", "chair"]
+    assert real.labels.tolist() == [0, 0, 0, 0, 0, 1, 2] and not real.skipped
+    radius = np.linalg.norm(real.points[..., :3], axis=2)
+    assert radius.max() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(real.points[..., :3].mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(real.points[..., 3:], axis=2), 1.0, rtol=1e-4)
+    with pytest.raises(DatasetError, match="missing split folder .*test"):
+        load_split("meshes", REAL, "test", cache_dir=tmp_path, progress=False)

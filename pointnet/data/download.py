@@ -45,8 +45,7 @@ def download(
 
     An existing ``dest/<name>`` is kept unless ``force``. Raises DownloadError on any failure.
     """
-    if name not in ARCHIVES:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(ARCHIVES)}")
+    name = canonical_name(name)
     dest = Path(dest)
     target = dest / name
     if target.exists() and not force:
@@ -62,6 +61,14 @@ def download(
         if not keep_archive:
             archive.unlink(missing_ok=True)
     return target
+
+
+def canonical_name(name: str) -> str:
+    """``"modelnet10"`` -> ``"ModelNet10"`` (any case); unknown names raise ``ValueError``."""
+    for known in ARCHIVES:
+        if name.lower() == known.lower():
+            return known
+    raise ValueError(f"unknown data set {name!r}; choose one of {sorted(ARCHIVES)}")
 
 
 def fetch(url: str, path: Path, *, progress: bool = True, timeout: float = 60.0) -> None:
@@ -139,7 +146,8 @@ def _data_folder(staging: Path, name: str) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """``pointnet-download [ModelNet10|ModelNet40]``: fetch, verify and unpack into ``data/``."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("name", nargs="?", default="ModelNet10", choices=sorted(ARCHIVES))
+    parser.add_argument("name", nargs="?", default="ModelNet10", type=_name_argument,
+                        help=f"one of {', '.join(ARCHIVES)} (any case; default: %(default)s)")
     parser.add_argument("--dest", default="data", help="folder to unpack into (default: %(default)s)")
     parser.add_argument("--url", help="archive URL (default: the official one)")
     parser.add_argument("--sha256", help="expected SHA-256 of the archive")
@@ -154,6 +162,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"{args.name} is in {target}")
+
+
+def _name_argument(name: str) -> str:
+    try:
+        return canonical_name(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 if __name__ == "__main__":
