@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from torch.utils.data import Dataset, Sampler
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 
@@ -43,3 +44,14 @@ class EpochBatchSampler(Sampler[list[int]]):
         n = len(self.sampler)
         full = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return max(full - self.skipped, 0)
+
+
+def make_loader(dataset, batch_size: int, *, train: bool, seed: int, num_workers: int = 0, **shard) -> DataLoader:
+    """Batches in an order fixed by ``(seed, epoch)``; drop the last partial batch only for training.
+
+    The loader gets its own generator: a DataLoader iterator otherwise draws its base seed from the
+    global torch RNG, and a run resumed mid-epoch would then see other dropout masks.
+    """
+    sampler = EpochBatchSampler(dataset, batch_size, shuffle=train, drop_last=train, seed=seed, **shard)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(seed))
