@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -62,9 +63,7 @@ def main() -> None:
 
             def generate() -> None:
                 nonlocal count
-                for old in scratch.glob("synthetic*"):
-                    import shutil
-                    shutil.rmtree(old)
+                shutil.rmtree(root, ignore_errors=True)
                 generate_synthetic(root, train_per_class=args.per_class, test_per_class=0,
                                    workers=args.workers, progress=False)
                 count = sum(1 for _ in root.rglob("*.off"))

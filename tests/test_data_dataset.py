@@ -1,5 +1,6 @@
 """PointSet, PointCloudDataset and Augmentation: per-epoch draws, fixed eval draws, augmentation rules."""
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -82,6 +83,13 @@ def test_all_items_every_epoch_through_a_dataloader(point_set):
     batches = list(DataLoader(ds, batch_size=4, shuffle=False, num_workers=0))
     assert [len(labels) for _, labels in batches] == [4, 2]  # no shape dropped
     assert batches[0][0].shape == (4, 16, 3)
+
+
+def test_pickled_copy_draws_the_same(point_set):
+    ds = PointCloudDataset(point_set, 16, train=True, augment=Augmentation(), seed=4)
+    ds.set_epoch(2)
+    clone = pickle.loads(pickle.dumps(ds))
+    torch.testing.assert_close(clone[3][0], ds[3][0], rtol=0, atol=0)
 
 
 def test_num_points_bounds(point_set):

@@ -93,21 +93,28 @@ class Augmentation:
         """
         array = points.numpy() if isinstance(points, torch.Tensor) else points
         angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
+        rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else None
         xyz = array[:, :3]
-        rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else np.eye(3)
-        if self.scale is not None:
-            factor = self.scale[0] + (self.scale[1] - self.scale[0]) * factor
-        if self.rotate or self.scale is not None:
-            linear = rotation * (factor if self.scale is not None else 1.0)
+        if rotation is not None or self.scale is not None:
+            linear = np.eye(3) if rotation is None else rotation
+            if self.scale is not None:
+                linear = linear * (self.scale[0] + (self.scale[1] - self.scale[0]) * factor)
             xyz[...] = np.dot(xyz, linear.T.astype(np.float32))
-        if self.rotate and array.shape[1] == 6:
+        if rotation is not None and array.shape[1] == 6:
             array[:, 3:] = np.dot(array[:, 3:], rotation.T.astype(np.float32))
-        if self.shift > 0:
-            xyz += (np.array(offset, dtype=np.float32) * 2.0 - 1.0) * np.float32(self.shift)
-        if self.jitter_sigma > 0:
-            noise = torch.empty(xyz.shape).normal_(0.0, self.jitter_sigma, generator=generator).numpy()
-            xyz += np.clip(noise, -self.jitter_clip, self.jitter_clip, out=noise)
+        if self.jitter_sigma > 0 or self.shift > 0:
+            xyz += self._offsets(xyz.shape, offset, generator)
         return points
+
+    def _offsets(self, shape: tuple[int, int], uniforms: list[float], generator) -> np.ndarray:
+        """Clipped Gaussian jitter plus one shift vector: ``(N, 3)`` float32 to add to the points."""
+        shift = np.array([self.shift * (2.0 * u - 1.0) for u in uniforms], dtype=np.float32)
+        if self.jitter_sigma == 0:
+            return shift
+        noise = torch.empty(shape).normal_(0.0, self.jitter_sigma, generator=generator).numpy()
+        np.clip(noise, -self.jitter_clip, self.jitter_clip, out=noise)
+        noise += shift
+        return noise
 
 
 def rotation_about_z(angle: float) -> np.ndarray:

@@ -5,8 +5,8 @@ hash of ``(seed, epoch, i)`` only. Draws thus do not depend on access order, bat
 count, and a run resumed at epoch ``e`` sees exactly what the original run saw. Training draws a new
 subset each epoch; evaluation uses one fixed draw per shape, whatever the epoch. Torch draws the
 permutation and the jitter (about twice as fast as NumPy at both) and NumPy does the small
-arithmetic (far less overhead per call), which keeps an item well under 100 us
-(``scripts/benchmark_data.py``).
+arithmetic (far less overhead per call than torch on ``(1024, 3)`` arrays); ``scripts/benchmark_data.py``
+measures the cost per item.
 """
 from __future__ import annotations
 
@@ -69,11 +69,20 @@ class PointCloudDataset(Dataset):
         self.epoch = 0
         self._channels = 6 if normals else 3
         self._points = point_set.points
-        self._labels = torch.as_tensor(np.asarray(point_set.labels), dtype=torch.int64)
+        self._labels = list(torch.as_tensor(np.asarray(point_set.labels), dtype=torch.int64).unbind())
         self._generator = torch.Generator()
 
     def __len__(self) -> int:
         return len(self.point_set)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_generator"]  # re-created on unpickling (spawned DataLoader workers)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._generator = torch.Generator()
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose draws ``__getitem__`` returns (training only; eval ignores it)."""
