@@ -11,8 +11,12 @@ Modules, one concern each:
 - :mod:`~pointnet.data.splits`: ``load_split``, the one entry point training calls;
 - :mod:`~pointnet.data.pointset`, :mod:`~pointnet.data.dataset`, :mod:`~pointnet.data.augment`:
   the prepared split, the per-epoch torch ``Dataset`` and its augmentation;
-- :mod:`~pointnet.data.synthetic`: the offline procedural ModelNet-style corpus;
-- :mod:`~pointnet.data.download`: the official ModelNet archives.
+- :mod:`~pointnet.data.synthetic`: the offline procedural ModelNet-style corpus, built from
+  :mod:`~pointnet.data.furniture` (one builder per class) and :mod:`~pointnet.data.primitives`;
+- :mod:`~pointnet.data.download`: the official ModelNet archives;
+- :mod:`~pointnet.data.atomic`, :mod:`~pointnet.data.parallel`: atomic writes, process pools.
+
+All point clouds are z up, centred, inside the unit sphere, float32.
 """
 from pointnet.data.augment import Augmentation
 from pointnet.data.dataset import PointCloudDataset
