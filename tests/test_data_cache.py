@@ -8,7 +8,7 @@ import pytest
 
 import pointnet.data.cache as cache_module
 import pointnet.data.splits as splits
-from pointnet.data import load_split
+from pointnet.data import DatasetError, load_split
 from pointnet.data.cache import SplitCache
 
 BOX = "OFF\n8 6 0\n" + "".join(f"{x} {y} {z}\n" for z in (0, 1) for y in (0, 1) for x in (0, 1)) + (
@@ -160,3 +160,10 @@ def test_results_do_not_depend_on_worker_count(root, tmp_path):
     np.testing.assert_array_equal(one.labels, two.labels)
     other_seed = load(root, workers=1, cache_dir=tmp_path / "three", seed=1)
     assert not np.array_equal(one.points, other_seed.points)
+
+
+def test_unwritable_cache_folder_is_a_clear_error(root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would go")
+    with pytest.raises(DatasetError, match="cache_dir"):
+        load(root, cache_dir=blocker / "cache")

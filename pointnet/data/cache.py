@@ -178,7 +178,11 @@ def cached_point_set(
     manifest = {**expected, "files": files, "skipped": [list(entry) for entry in skipped],
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "build_seconds": round(time.perf_counter() - start, 3)}
-    cache.save(points, labels, manifest)
+    try:
+        cache.save(points, labels, manifest)
+    except OSError as error:
+        raise DatasetError(f"cannot write the cache in {cache.folder} ({error}); "
+                           "choose another folder with cache_dir (data.cache_dir)") from error
     points, labels, _ = cache.load()
     return PointSet(points, labels, classes, files, skipped, name)
 
