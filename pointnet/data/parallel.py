@@ -31,7 +31,7 @@ def parallel_map(
     ``workers <= 1`` (or a single item) runs in this process. ``function`` must be picklable (a
     module-level function or a ``functools.partial`` of one). Exceptions propagate.
     """
-    with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False) as bar:
+    with tqdm(total=len(items), desc=desc, unit=unit, disable=None if progress else True, leave=False) as bar:
         for result in _results(function, items, workers):
             bar.update(1)
             yield result

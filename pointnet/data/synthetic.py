@@ -57,7 +57,7 @@ def generate_synthetic(
         seed: the corpus is a pure function of it (and the counts).
         train_per_class, test_per_class: meshes per class in each split.
         workers: processes writing meshes.
-        progress: show a progress bar.
+        progress: show a progress bar (on an interactive terminal only).
         classes: a subset of :data:`SYNTHETIC_CLASSES` (default: all).
 
     Raises:
