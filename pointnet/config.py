@@ -13,11 +13,15 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from pointnet.launch import register_resolvers
 from pointnet.shared_mlp import SHARED_MLPS
 
 DATA_FORMATS = ("meshes", "h5", "resampled")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = ("step", "cosine", "constant")
+DIST_BACKENDS = ("auto", "gloo", "nccl")
+BATCH_SCOPES = ("global", "per_rank")
+LR_SCALINGS = ("none", "linear")
 
 
 class ConfigError(ValueError):
@@ -100,6 +104,23 @@ class BatchNormMomentumConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """DistributedDataParallel under torchrun (ignored by a plain single-process run).
+
+    ``batch_scope``: ``global`` splits ``train.batch_size`` over the ranks (same optimisation as one
+    process), ``per_rank`` gives every rank ``train.batch_size`` (global batch grows with the ranks).
+    ``lr_scaling``: ``linear`` multiplies ``train.lr`` by global batch / ``train.batch_size``; ``none`` keeps it.
+    """
+
+    backend: str = "auto"
+    sync_batchnorm: bool = False
+    timeout_s: float = 300.0
+    prepare_timeout_s: float = 3600.0
+    batch_scope: str = "global"
+    lr_scaling: str = "none"
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 25
     batch_size: int = 32
@@ -112,6 +133,7 @@ class TrainConfig:
     compile: bool = False
     log_every: int = 10
     num_clouds: int = 4
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 @dataclass
@@ -139,6 +161,7 @@ class Config:
 
 def register_configs() -> None:
     """Put the schema in Hydra's ConfigStore as ``base_config`` (first in every primary config)."""
+    register_resolvers()
     ConfigStore.instance().store(name="base_config", node=Config)
 
 
@@ -205,3 +228,12 @@ def validate_train(cfg: Any) -> None:
     _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
     _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
            f"must be true, false or a checkpoint path, got {cfg.resume!r}")
+    validate_distributed(train.distributed)
+
+
+def validate_distributed(d: Any) -> None:
+    _check_choice(d.backend, "train.distributed.backend", DIST_BACKENDS)
+    _check(d.timeout_s > 0, "train.distributed.timeout_s", f"must be > 0, got {d.timeout_s}")
+    _check(d.prepare_timeout_s > 0, "train.distributed.prepare_timeout_s", f"must be > 0, got {d.prepare_timeout_s}")
+    _check_choice(d.batch_scope, "train.distributed.batch_scope", BATCH_SCOPES)
+    _check_choice(d.lr_scaling, "train.distributed.lr_scaling", LR_SCALINGS)

@@ -1,0 +1,82 @@
+"""OmegaConf resolvers that make Hydra's output layout rank-aware under torchrun.
+
+Hydra resolves ``${now:...}`` in each process, so the K ranks of one torchrun launch could land in
+K timestamped run dirs, and every rank would write ``.hydra/`` and the same log file. These
+resolvers, used by ``configs/train.yaml``, give:
+
+- ``${launch_time:FORMAT}``: the start time of the torchrun agent (the ranks' parent process), the
+  same in every rank of one launch on a node; the current time without torchrun, like ``now``.
+- ``${rank_zero_only:VALUE}``: ``VALUE`` on rank 0, null elsewhere (``hydra.output_subdir``: only
+  rank 0 writes ``.hydra/``).
+- ``${rank_suffix:}``: ``""`` on rank 0, ``_rank<R>`` elsewhere (log file names).
+- ``${rank_console_level:}``: ``NOTSET`` on rank 0, ``WARNING`` elsewhere, so only rank 0 talks.
+
+The rank comes from torchrun's ``RANK`` variable, which is set before Hydra starts.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def process_start_time(pid: int) -> float | None:
+    """Start time of process ``pid`` in seconds since the epoch, from Linux ``/proc`` (None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def launch_timestamp(environ: Mapping[str, str], parent: int) -> float:
+    """One moment per launch: the torchrun agent's (``parent``'s) start time in its workers, else now.
+
+    Off Linux (no ``/proc``) torchrun workers fall back to their own clock; pass ``hydra.run.dir`` there.
+    """
+    if "TORCHELASTIC_RUN_ID" in environ:
+        started = process_start_time(parent)
+        if started is not None:
+            return started
+    return time.time()
+
+
+@functools.cache
+def _this_launch() -> float:
+    return launch_timestamp(os.environ, os.getppid())
+
+
+def launch_time(pattern: str) -> str:
+    return datetime.datetime.fromtimestamp(_this_launch()).strftime(pattern)
+
+
+def rank_zero_only(value: str) -> str | None:
+    return value if _rank() == 0 else None
+
+
+def rank_suffix() -> str:
+    return "" if _rank() == 0 else f"_rank{_rank()}"
+
+
+def rank_console_level() -> str:
+    return "NOTSET" if _rank() == 0 else "WARNING"
+
+
+def register_resolvers() -> None:
+    """Register the resolvers (idempotent); the entry points do it before Hydra reads the config."""
+    for name, fn, cache in (("launch_time", launch_time, True), ("rank_zero_only", rank_zero_only, False),
+                            ("rank_suffix", rank_suffix, False), ("rank_console_level", rank_console_level, False)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=cache)
