@@ -60,18 +60,20 @@ def train_one_epoch(
     device: torch.device,
     on_step: Callable[[int, float, float, float], None] | None = None,
     description: str = "train",
+    progress: bool = True,
 ) -> EpochStats:
     """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
 
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises
-    ``NonFiniteLossError`` before the optimiser step, so the weights stay finite.
+    ``NonFiniteLossError`` before the optimiser step, so the weights stay finite. ``progress=False``
+    hides the progress bar (ranks other than 0).
     """
     model.train()
     total = dict(loss=0.0, reg=0.0, correct=0, samples=0, data=0.0)
     start = time.perf_counter()
     for index, (wait, (points, labels)) in enumerate(tqdm(_timed(batches), desc=description, leave=False,
-                                                           total=_len(batches), disable=None)):
+                                                           total=_len(batches), disable=None if progress else True)):
         points, labels = points.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         logits, transform = model(points)  # (B, K), (B, 64, 64) | None
         loss, reg = classification_loss(logits, labels, transform, reg_weight)
@@ -124,11 +126,13 @@ def evaluate(
     reg_weight: float = 0.0,
     votes: int = 1,
     description: str = "eval",
+    progress: bool = True,
 ) -> ConfusionMatrix:
     """Accumulate a confusion matrix and summed loss over every shape the loader yields."""
     model.eval()
     confusion = ConfusionMatrix.empty(num_classes)
-    for points, labels in tqdm(batches, desc=description, leave=False, total=_len(batches), disable=None):
+    for points, labels in tqdm(batches, desc=description, leave=False, total=_len(batches),
+                               disable=None if progress else True):
         points, labels = points.to(device), labels.to(device)
         logits, transform = predict_logits(model, points, votes)
         loss, _ = classification_loss(logits, labels, transform, reg_weight)
