@@ -1,0 +1,243 @@
+"""Process groups under torchrun: set-up from its environment, tear-down, and the collectives training needs.
+
+torchrun starts one process per rank and gives each ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``; ``process_group`` joins that group (``env://``) and leaves it.
+Without those variables (a plain ``pointnet-train``) nothing here starts a group and every helper
+acts as the single rank 0, so callers need no branches of their own.
+
+Every collective runs under the group's timeout: a rank that dies or stops answering makes the
+others fail with ``PeerFailure`` (gloo notices a closed connection at once; otherwise the timeout
+fires) instead of waiting forever.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from pointnet.config import DIST_BACKENDS, ConfigError
+from pointnet.metrics import ConfusionMatrix
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this process sits in a torchrun launch (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    launched: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class PeerFailure(RuntimeError):
+    """A collective failed or timed out: another rank died or stopped answering."""
+
+
+def placement_from_env(environ: Mapping[str, str] = os.environ) -> Placement:
+    """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; a plain launch is rank 0 of 1."""
+    if "RANK" not in environ or "WORLD_SIZE" not in environ:
+        return Placement()
+    return Placement(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)), True)
+
+
+def resolve_backend(name: str, device: torch.device) -> str:
+    """``auto`` is nccl for CUDA devices and gloo otherwise; nccl without CUDA is refused."""
+    if name not in DIST_BACKENDS:
+        raise ConfigError("train.distributed.backend", f"unknown value {name!r}; choose one of {list(DIST_BACKENDS)}")
+    if name == "auto":
+        return "nccl" if device.type == "cuda" else "gloo"
+    if name == "nccl" and device.type != "cuda":
+        raise ConfigError("train.distributed.backend", f"nccl needs CUDA devices, the run uses {device}; use gloo")
+    return name
+
+
+def rank_device(device: torch.device, placement: Placement) -> torch.device:
+    """One GPU per local rank (``cuda:LOCAL_RANK``) under torchrun; CPU and plain runs are unchanged."""
+    if device.type != "cuda" or not placement.launched:
+        return device
+    torch.cuda.set_device(placement.local_rank)
+    return torch.device("cuda", placement.local_rank)
+
+
+def check_sync_batchnorm(enabled: bool, backend: str) -> None:
+    """SyncBatchNorm gathers statistics with CUDA collectives: refuse it on gloo (CPU) before any work."""
+    if enabled and backend != "nccl":
+        raise ConfigError("train.distributed.sync_batchnorm",
+                          f"SyncBatchNorm needs CUDA devices and the nccl backend, this run uses {backend}; "
+                          "set it to false (BatchNorm statistics are then per rank)")
+
+
+@contextmanager
+def process_group(placement: Placement, backend: str, timeout_s: float) -> Iterator[Placement]:
+    """Join torchrun's process group for the ``with`` block and leave it after (no-op without torchrun).
+
+    ``timeout_s`` bounds every collective, so a lost peer ends the run with an error instead of a hang.
+    """
+    if not placement.launched or dist.is_initialized():
+        yield placement
+        return
+    dist.init_process_group(backend, init_method="env://", rank=placement.rank, world_size=placement.world_size,
+                            timeout=timedelta(seconds=timeout_s))
+    try:
+        yield placement
+    finally:
+        try:
+            dist.destroy_process_group()
+        except Exception:  # a broken group cannot always be torn down; the process is ending anyway
+            pass
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def _comm_device() -> torch.device:
+    """Where collective tensors must live: the current GPU for nccl, CPU for gloo."""
+    if active() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+@contextmanager
+def main_first(timeout_s: float) -> Iterator[None]:
+    """Run the block (e.g. prepare a data cache) on rank 0 first, then on the first rank of each other
+    node, then on the rest, so no two ranks prepare the same folder at once; later turns find the cache.
+
+    Turns are separated by barriers of their own ``timeout_s``: preparing a data set can take far
+    longer than a training step.
+    """
+    if not active():
+        yield
+        return
+    turn = 0 if is_main() else 1 if int(os.environ.get("LOCAL_RANK", "0")) == 0 else 2
+    group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+    try:
+        for _ in range(turn):
+            dist.barrier(group=group)
+        yield
+        for _ in range(2 - turn):
+            dist.barrier(group=group)
+    finally:
+        dist.destroy_process_group(group)
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum of ``values`` over the ranks (a copy, on the input's device)."""
+    if not active():
+        return values.clone()
+    total = values.detach().to(_comm_device(), copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(values.device)
+
+
+def all_reduce_confusion(cm: ConfusionMatrix) -> ConfusionMatrix:
+    """The confusion counts and summed loss of every rank's shard, as one matrix on every rank."""
+    if not active():
+        return cm
+    loss = all_reduce_sum(torch.tensor([cm.loss_sum], dtype=torch.float64))
+    return ConfusionMatrix(all_reduce_sum(cm.matrix), float(loss[0]))
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is set on any rank, so all ranks take the same branch (e.g. stop at one step)."""
+    if not active():
+        return flag
+    return bool(all_reduce_sum(torch.tensor([int(flag)]))[0] > 0)
+
+
+def broadcast_object(value: T | None) -> T:
+    """Rank 0's ``value`` on every rank (other ranks pass None)."""
+    if not active():
+        return value  # type: ignore[return-value]
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=_comm_device())
+    return box[0]  # type: ignore[return-value]
+
+
+def on_main(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on rank 0 only and give every rank its result, or raise its exception everywhere."""
+    outcome: tuple[bool, Any] | None = None
+    if is_main():
+        try:
+            outcome = (True, fn(*args))
+        except Exception as exc:
+            outcome = (False, exc)
+    if active():
+        outcome = broadcast_object(outcome)
+    ok, value = outcome  # type: ignore[misc]
+    if not ok:
+        raise value
+    return value
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers (e.g. BatchNorm running statistics) to every rank."""
+    if not active():
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            comm = tensor.detach().to(_comm_device())
+            dist.broadcast(comm, src=0)
+            tensor.copy_(comm)
+
+
+def use_sync_batchnorm(model: nn.Module) -> None:
+    """Turn ``model``'s BatchNorm layers into SyncBatchNorm in place (same parameters, same state_dict keys)."""
+    for name, child in list(model.named_children()):
+        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+
+
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel when a group is active (else ``model`` itself).
+
+    The wrapper shares the parameters of ``model``: keep ``model`` for ``state_dict`` (no ``module.``
+    prefix) and evaluation.
+    """
+    if not active():
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def peer_failure(exc: BaseException, timeout_s: float) -> PeerFailure | None:
+    """A ``PeerFailure`` describing ``exc`` if it is a failed collective (lost peer, timeout), else None."""
+    if not active():
+        return None
+    text = str(exc)
+    signs = ("gloo", "nccl", "connection", "timed out", "timeout", "peer", "socket", "broken pipe")
+    if not isinstance(exc, getattr(dist, "DistError", ())) and not any(s in text.lower() for s in signs):
+        return None
+    return PeerFailure(f"rank {rank()} of {world_size()}: a collective failed ({type(exc).__name__}: "
+                       f"{text.splitlines()[0] if text else ''}); another rank probably died or stopped "
+                       f"answering (collectives wait at most train.distributed.timeout_s={timeout_s:g} s); "
+                       "see the other ranks' logs")
