@@ -19,6 +19,7 @@ from pointnet.shared_mlp import SHARED_MLPS
 DATA_FORMATS = ("meshes", "h5", "resampled")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = ("step", "cosine", "constant")
+PRECISIONS = ("float32", "float64")
 DIST_BACKENDS = ("auto", "gloo", "nccl")
 BATCH_SCOPES = ("global", "per_rank")
 LR_SCALINGS = ("none", "linear")
@@ -131,6 +132,7 @@ class TrainConfig:
     threads: Optional[int] = None
     device: str = "auto"
     compile: bool = False
+    precision: str = "float32"
     log_every: int = 10
     num_clouds: int = 4
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
@@ -220,6 +222,7 @@ def validate_train(cfg: Any) -> None:
     _check(train.batch_size >= 2, "train.batch_size",
            f"must be >= 2 (BatchNorm cannot train on one sample), got {train.batch_size}")
     _check(train.reg_weight >= 0, "train.reg_weight", f"must be >= 0, got {train.reg_weight}")
+    _check_choice(train.precision, "train.precision", PRECISIONS)
     _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
     _check(train.device in ("auto", "cpu") or train.device.startswith("cuda"), "train.device",
            f"must be auto, cpu or cuda[:N], got {train.device!r}")

@@ -74,7 +74,8 @@ def train_one_epoch(
     start = time.perf_counter()
     for index, (wait, (points, labels)) in enumerate(tqdm(_timed(batches), desc=description, leave=False,
                                                            total=_len(batches), disable=None if progress else True)):
-        points, labels = points.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        points = points.to(device=device, dtype=_dtype(model), non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
         logits, transform = model(points)  # (B, K), (B, 64, 64) | None
         loss, reg = classification_loss(logits, labels, transform, reg_weight)
         loss_value = loss.item()
@@ -133,7 +134,7 @@ def evaluate(
     confusion = ConfusionMatrix.empty(num_classes)
     for points, labels in tqdm(batches, desc=description, leave=False, total=_len(batches),
                                disable=None if progress else True):
-        points, labels = points.to(device), labels.to(device)
+        points, labels = points.to(device=device, dtype=_dtype(model)), labels.to(device)
         logits, transform = predict_logits(model, points, votes)
         loss, _ = classification_loss(logits, labels, transform, reg_weight)
         confusion.update(logits, labels, loss.item() * labels.shape[0])
@@ -145,3 +146,8 @@ def _len(batches: Iterable) -> int | None:
         return len(batches)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    """The floating-point type of the model's parameters (float32, or float64 with train.precision)."""
+    return next(model.parameters()).dtype

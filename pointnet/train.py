@@ -160,7 +160,7 @@ class Run:
         self.rank_batch, self.global_batch = split_batch(t.batch_size, self.world_size, d.batch_scope)
         self.lr = scaled_lr(t.lr, d.lr_scaling, self.global_batch, t.batch_size)
         self.model_args = model_args(cfg, len(splits.classes))
-        self.model = PointNet(**self.model_args).to(device)
+        self.model = PointNet(**self.model_args).to(device=device, dtype=getattr(torch, cfg.train.precision))
         if d.sync_batchnorm and dist.active():
             dist.use_sync_batchnorm(self.model)
             self.model.fast = False  # the fused fast path computes BatchNorm statistics itself, per rank
@@ -329,7 +329,7 @@ class Run:
         points = torch.stack([pts for pts, _ in items])  # (n, N, 3)
         labels = torch.stack([label for _, label in items])
         with torch.no_grad():
-            predicted = self.model(points.to(self.device))[0].argmax(dim=1).cpu()
+            predicted = self.model(points.to(self.device, self.model.classifier.weight.dtype))[0].argmax(dim=1).cpu()
         names = [self.splits.classes[int(c)] for c in labels]
         self.board.clouds("test/clouds", points, (predicted == labels).tolist(), names, step)
 
