@@ -77,21 +77,27 @@ def samples_per_chunk(num_points: int, channels: int) -> int:
     return max(1, CHUNK_ELEMENTS // max(1, num_points * channels))
 
 
-def _chunk_products(x: torch.Tensor, weight: torch.Tensor):
-    """Yield ``(first_sample, y)`` with ``y = weight @ x[chunk]^T`` viewed as ``(C, samples, N)``.
-
-    ``x`` is ``(B, N, C_in)``, ``weight`` ``(C, C_in)``. The buffer is reused between chunks, so a
-    consumer must be done with one ``y`` before asking for the next.
-    """
-    batch, points, c_in = x.shape
-    channels = weight.shape[0]
+def _chunks(batch: int, points: int, channels: int) -> list[tuple[int, int]]:
+    """``(first_sample, count)`` of each GEMM chunk, whole samples only."""
     step = samples_per_chunk(points, channels)
-    storage = x.new_empty(channels * min(step, batch) * points)
-    for start in range(0, batch, step):
-        count = min(step, batch - start)
-        y = storage[: channels * count * points].view(channels, count * points)
-        torch.mm(weight, x[start : start + count].reshape(-1, c_in).t(), out=y)  # (C, count*N)
-        yield start, y.view(channels, count, points)
+    return [(start, min(step, batch - start)) for start in range(0, batch, step)]
+
+
+def _chunk_product(x: torch.Tensor, weight: torch.Tensor, start: int, count: int, out: torch.Tensor) -> torch.Tensor:
+    """``weight @ x[start:start+count]^T`` into ``out``'s storage, as ``(C, count, N)``.
+
+    ``x`` is ``(B, N, C_in)``, ``weight`` ``(C, C_in)``; the channels-major result makes every
+    reduction over points a reduction over contiguous memory.
+    """
+    _, points, c_in = x.shape
+    y = out[: weight.shape[0] * count * points].view(weight.shape[0], count * points)
+    torch.mm(weight, x[start : start + count].reshape(-1, c_in).t(), out=y)  # (C, count*N)
+    return y.view(weight.shape[0], count, points)
+
+
+def _chunk_buffer(x: torch.Tensor, channels: int) -> torch.Tensor:
+    batch, points, _ = x.shape
+    return x.new_empty(channels * min(samples_per_chunk(points, channels), batch) * points)
 
 
 def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
@@ -100,41 +106,40 @@ def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu:
     Adding a per-channel constant and ReLU are monotone, so they commute with the max: only the
     ``(B, C)`` maxima of ``x W^T`` get the bias and ReLU.
     """
-    batch = x.shape[0]
-    maxima = x.new_empty(batch, weight.shape[0])  # (B, C)
-    for start, y in _chunk_products(x.contiguous(), weight):
-        maxima[start : start + y.shape[1]] = y.amax(dim=2).t()  # (C, k, N) -> (k, C)
-    maxima += bias
+    x = x.contiguous()
+    batch, points, _ = x.shape
+    buffer = _chunk_buffer(x, weight.shape[0])
+    maxima = [_chunk_product(x, weight, start, count, buffer).amax(dim=2)  # (C, k)
+              for start, count in _chunks(batch, points, weight.shape[0])]
+    maxima = torch.cat(maxima, dim=1).t() + bias  # (B, C)
     return maxima.relu_() if relu else maxima
 
 
-def _block_size(points: int) -> int | None:
-    return next((g for g in ARGMAX_BLOCKS if points % g == 0 and points // g >= 2), None)
+def _block_size(points: int) -> int:
+    """Points per argmax block: a divisor giving at least two blocks, else all points in one."""
+    return next((g for g in ARGMAX_BLOCKS if points % g == 0 and points // g >= 2), points)
 
 
-def _max_and_argmax(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Max over the last dim of ``(C, k, N)`` with the index of a maximal point, and whether any
-    ``(c, k)`` has the max more than once.
+@dataclass
+class _ChunkMaxima:
+    """What one chunk leaves for the argmax: block maxima ``(C, k, N/g)``, the winning block
+    ``(C, k)`` and that block's values ``(C, k, g)``."""
 
-    ``torch.max(dim)`` with indices is ~15x slower than ``amax`` here; two levels (max of block
-    maxima, then argmax inside the winning block) keep the full pass an ``amax``.
-    """
+    block_max: torch.Tensor
+    which: torch.Tensor
+    inside: torch.Tensor
+
+
+def _chunk_maxima(y: torch.Tensor, block: int) -> _ChunkMaxima:
+    """Two-level max of ``y (C, k, N)`` over points: a full-size ``amax`` over blocks of ``block``
+    points, then only the winning block is kept (``torch.max(dim)`` with indices is ~15x slower than
+    ``amax`` here, and everything else is deferred to one pass over the whole batch)."""
     channels, count, points = y.shape
-    block = _block_size(points)
-    if block is None:
-        values, index = y.max(dim=2)  # (C, k)
-        tied = bool(((y == values.unsqueeze(2)).sum(dim=2) > 1).any())
-        return values, index, tied
     blocks = y.view(channels, count, points // block, block)
     block_max = blocks.amax(dim=3)  # (C, k, N/g)
-    values, which = block_max.max(dim=2)  # (C, k)
+    which = block_max.argmax(dim=2)  # (C, k)
     inside = blocks.gather(2, which[..., None, None].expand(-1, -1, 1, block)).squeeze(2)  # (C, k, g)
-    offset = inside.argmax(dim=2)  # (C, k)
-    tied = bool(
-        ((block_max == values.unsqueeze(2)).sum(dim=2) > 1).any()
-        or ((inside == values.unsqueeze(2)).sum(dim=2) > 1).any()
-    )
-    return values, which * block + offset, tied
+    return _ChunkMaxima(block_max, which, inside)
 
 
 @dataclass
@@ -147,7 +152,8 @@ class _Ties:
     weights: list[torch.Tensor]
 
     def add(self, y: torch.Tensor, values: torch.Tensor, start: int, tied_grid: torch.Tensor) -> None:
-        """Record every maximal point of the tied ``(c, k)`` pairs of chunk ``y`` ``(C, k, N)``."""
+        """Record every maximal point of the tied ``(c, k)`` pairs of chunk ``y`` ``(C, k, N)``;
+        ``values (C, k)`` are the chunk's maxima."""
         hits = y == values.unsqueeze(2)  # (C, k, N)
         counts = hits.sum(dim=2)  # (C, k)
         hits &= (counts > 1).unsqueeze(2)
@@ -164,25 +170,44 @@ def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
     """Per-sample max over points of ``x_centred @ weight^T``, its argmax, ties, sum of squares.
 
     Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None), ``tied (B, C)`` bool and
-    ``sumsq (C,)`` — the last over all ``B*N`` rows, for the variance.
+    ``sumsq (C,)`` — the last over all ``B*N`` rows, for the variance. The loop over chunks runs few
+    ops (GEMM, block max, gather, sum of squares); the argmax and tie checks run once afterwards, and
+    a chunk with a tie (rare: duplicated points) is recomputed to list its tied points.
     """
     batch, points, _ = x_centred.shape
     channels = weight.shape[0]
-    values = x_centred.new_empty(batch, channels)
-    index = torch.empty(batch, channels, dtype=torch.long)
+    block = _block_size(points)
+    buffer = _chunk_buffer(x_centred, channels)
+    chunks = _chunks(batch, points, channels)
     sumsq = x_centred.new_zeros(channels)
-    tied = torch.zeros(batch, channels, dtype=torch.bool)
-    ties = None
-    for start, y in _chunk_products(x_centred, weight):
-        count = y.shape[1]
-        v, i, any_tie = _max_and_argmax(y)  # (C, k)
-        values[start : start + count] = v.t()
-        index[start : start + count] = i.t()
+    parts = []
+    for start, count in chunks:
+        y = _chunk_product(x_centred, weight, start, count, buffer)  # (C, k, N)
+        parts.append(_chunk_maxima(y, block) if block < points else _ChunkMaxima(None, None, y.clone()))
         sumsq += torch.linalg.vecdot(y.view(channels, -1), y.view(channels, -1))  # (C,)
-        if any_tie:
-            ties = ties or _Ties([], [], [], [])
-            ties.add(y, v, start, tied)
-    return values, index, ties, tied, sumsq
+    inside = torch.cat([p.inside for p in parts], dim=1)  # (C, B, g)
+    values, offset = inside.max(dim=2)  # (C, B)
+    tied = (inside == values.unsqueeze(2)).sum(dim=2) > 1
+    index = offset
+    if block < points:
+        block_max = torch.cat([p.block_max for p in parts], dim=1)  # (C, B, N/g)
+        index = torch.cat([p.which for p in parts], dim=1) * block + offset
+        tied |= (block_max == values.unsqueeze(2)).sum(dim=2) > 1
+    tied = tied.t().contiguous()  # (B, C)
+    return values.t(), index.t(), _find_ties(x_centred, weight, values, tied, chunks, buffer), tied, sumsq
+
+
+def _find_ties(x_centred, weight, values, tied, chunks, buffer) -> _Ties | None:
+    """Recompute the chunks that hold a tied ``(sample, channel)`` and list the tied points."""
+    if not bool(tied.any()):
+        return None
+    ties = _Ties([], [], [], [])
+    tied_samples = tied.any(dim=1)  # (B,)
+    for start, count in chunks:
+        if bool(tied_samples[start : start + count].any()):
+            y = _chunk_product(x_centred, weight, start, count, buffer)
+            ties.add(y, values[:, start : start + count], start, tied)
+    return ties
 
 
 class PooledLinearBatchNormReLU(torch.autograd.Function):

@@ -38,15 +38,23 @@ def mlp_pair(variant: str, channels, **kw):
 
 
 def assert_same_step(fast, plain, run, x: torch.Tensor) -> None:
-    """``run(module, x)`` on both: outputs, input and parameter gradients, buffers afterwards."""
+    """``run(module, x)`` on both: outputs, input and parameter gradients, buffers afterwards.
+
+    Parameter gradients get an absolute tolerance of 1e-12 times the largest gradient: a Linear bias
+    followed by train-mode BatchNorm has gradient exactly 0, which the fused kernel returns, while
+    the plain ops return rounding noise proportional to the layer's other gradients (seen: 1.2e-12
+    next to a weight gradient of 7.6).
+    """
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     y1, y2 = run(fast, x1), run(plain, x2)
     torch.testing.assert_close(y1, y2, **F64)
     grad = torch.randn_like(y1)
     y1.backward(grad), y2.backward(grad)
     torch.testing.assert_close(x1.grad, x2.grad, **F64)
+    scale = max(1.0, max(float(p.grad.abs().max()) for p in plain.parameters() if p.grad is not None))
     for (name, p1), p2 in zip(fast.named_parameters(), plain.parameters()):
-        torch.testing.assert_close(p1.grad.reshape(p2.grad.shape), p2.grad, **F64, msg=name)
+        torch.testing.assert_close(p1.grad.reshape(p2.grad.shape), p2.grad, rtol=1e-12, atol=1e-12 * scale,
+                                   msg=name)
     for (name, b1), b2 in zip(fast.named_buffers(), plain.buffers()):
         torch.testing.assert_close(b1, b2, **F64, msg=name)
 
@@ -185,8 +193,10 @@ def test_fast_flag_keeps_state_dict_and_can_be_switched():
     points=st.integers(1, 12),
     widths=st.lists(st.integers(1, 10), min_size=2, max_size=4),
     train=st.booleans(),
+    seed=st.integers(0, 2**16),
 )
-def test_property_pool_matches_plain_any_shape(variant, batch, points, widths, train):
+def test_property_pool_matches_plain_any_shape(variant, batch, points, widths, train, seed):
+    torch.manual_seed(seed)  # each example reproducible on its own
     fast, plain = mlp_pair(variant, widths)
     fast.train(train), plain.train(train)
     x = torch.randn(batch, points, widths[0], dtype=torch.float64)
