@@ -274,7 +274,7 @@ class _SparseRouting:
 
     def __init__(self, index, tied, ties: _Ties | None, points: int, scaled: torch.Tensor) -> None:
         batch = index.shape[0]
-        self.rows = (index + points * torch.arange(batch)[:, None]).flatten()  # (B*C,)
+        self.rows = (index + points * torch.arange(batch, device=index.device)[:, None]).flatten()  # (B*C,)
         self.values = scaled.masked_fill(tied, 0)  # (B, C)
         self.extra = None
         if ties is not None:
