@@ -53,3 +53,14 @@ def tiny_overrides(root, *extra: str) -> list[str]:
         "train.threads=1",
         *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data, tmp_path_factory):
+    """The run dir of one two-epoch conv1d training on the tiny data set (read-only for tests)."""
+    from pointnet.train import train
+
+    out = tmp_path_factory.mktemp("outputs") / "day" / "run"
+    out.mkdir(parents=True)
+    train(compose(overrides=tiny_overrides(tiny_data)), run_dir=out)
+    return out

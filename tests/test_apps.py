@@ -11,19 +11,9 @@ import torch
 
 from pointnet.evaluate import evaluate_checkpoint
 from pointnet.predict import predict_files
-from pointnet.train import train
-from tests.conftest import compose, tiny_overrides
+from tests.conftest import compose
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory):
-    """A checkpoint of a two-epoch conv1d run on the tiny data set."""
-    out = tmp_path_factory.mktemp("outputs") / "day" / "run"
-    out.mkdir(parents=True)
-    train(compose(overrides=tiny_overrides(tiny_data)), run_dir=out)
-    return out
 
 
 def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -33,27 +23,27 @@ def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def test_eval_cli_gives_the_same_predictions_under_every_variant(trained, tmp_path):
+def test_eval_cli_gives_the_same_predictions_under_every_variant(trained_run, tmp_path):
     results = {}
     for variant in ("conv1d", "linear", "loop"):
         out = tmp_path / variant
-        cli("pointnet-eval", f"checkpoint={trained / 'last.pt'}", f"model/shared_mlp={variant}",
+        cli("pointnet-eval", f"checkpoint={trained_run / 'last.pt'}", f"model/shared_mlp={variant}",
             f"hydra.run.dir={out}", "train.threads=1", cwd=tmp_path)
         results[variant] = json.loads((out / "eval.json").read_text())
         assert (out / "confusion.png").is_file()
     assert [r["variant"] for r in results.values()] == ["conv1d", "linear", "loop"]
     assert results["conv1d"]["shapes"] == results["loop"]["shapes"] > 0
     assert results["conv1d"]["confusion"] == results["linear"]["confusion"] == results["loop"]["confusion"]
-    saved = json.loads((trained / "metrics.json").read_text())
+    saved = json.loads((trained_run / "metrics.json").read_text())
     assert results["conv1d"]["acc"] == pytest.approx(saved["test/acc"])  # eval == the run's own last-epoch test
 
 
-def test_eval_counts_every_test_shape_and_votes_rotate(trained, tmp_path, tiny_data):
-    base = compose("eval", [f"checkpoint={trained / 'last.pt'}"])
+def test_eval_counts_every_test_shape_and_votes_rotate(trained_run, tmp_path, tiny_data):
+    base = compose("eval", [f"checkpoint={trained_run / 'last.pt'}"])
     one = evaluate_checkpoint(base, tmp_path / "one", overrides=[])
     n_test = sum(1 for _ in Path(tiny_data).glob("*/test/*.off"))
     assert one["shapes"] == n_test and sum(map(sum, one["confusion"])) == n_test
-    cfg = compose("eval", [f"checkpoint={trained / 'last.pt'}", "eval.votes=4", "eval.critical_points=1"])
+    cfg = compose("eval", [f"checkpoint={trained_run / 'last.pt'}", "eval.votes=4", "eval.critical_points=1"])
     voted = evaluate_checkpoint(cfg, tmp_path / "voted", overrides=[])
     assert voted["shapes"] == n_test and voted["votes"] == 4
     assert list((tmp_path / "voted").glob("critical_points_*.png"))
@@ -66,13 +56,13 @@ def test_eval_without_checkpoint_names_the_key(tmp_path):
         evaluate_checkpoint(compose("eval"), tmp_path, overrides=[])
 
 
-def test_predict_mesh_and_point_files(trained, tmp_path, tiny_data):
+def test_predict_mesh_and_point_files(trained_run, tmp_path, tiny_data):
     mesh = next(Path(tiny_data).glob("*/test/*.off"))
     cloud = tmp_path / "cloud.xyz"
     np.savetxt(cloud, np.random.default_rng(0).normal(size=(300, 3)))
     broken = tmp_path / "broken.off"
     broken.write_text("OFF\n3 1 0\n0 0 0\n")
-    cfg = compose("predict", [f"checkpoint={trained / 'last.pt'}", f"files=[{mesh},{cloud},{broken}]", "eval.top_k=3"])
+    cfg = compose("predict", [f"checkpoint={trained_run / 'last.pt'}", f"files=[{mesh},{cloud},{broken}]", "eval.top_k=3"])
     results = predict_files(cfg, tmp_path, overrides=[])
     assert [len(r.get("top_k", [])) for r in results] == [3, 3, 0]
     probs = [p for _, p in results[0]["top_k"]]
@@ -81,11 +71,11 @@ def test_predict_mesh_and_point_files(trained, tmp_path, tiny_data):
     assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(json.dumps(results))
 
 
-def test_critical_points_decide_the_global_feature(trained):
+def test_critical_points_decide_the_global_feature(trained_run):
     from pointnet.apps import model_from_checkpoint
     from pointnet.critical_points import critical_point_indices
 
-    model, _ = model_from_checkpoint(compose("eval", [f"checkpoint={trained / 'last.pt'}"]), [])
+    model, _ = model_from_checkpoint(compose("eval", [f"checkpoint={trained_run / 'last.pt'}"]), [])
     points = torch.randn(200, 3)
     critical = critical_point_indices(model, points)
     assert 0 < len(critical) < 200

@@ -8,37 +8,28 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from pointnet.train import train
-from tests.conftest import compose, tiny_overrides
 
 
-@pytest.fixture(scope="module")
-def run_dir(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tb") / "day" / "run"
-    out.mkdir(parents=True)
-    train(compose(overrides=tiny_overrides(tiny_data)), run_dir=out)
-    return out
 
 
-def test_event_files_hold_the_documented_tags_and_values(run_dir):
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+def test_event_files_hold_the_documented_tags_and_values(trained_run):
+    acc = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     expected = {"train/loss", "train/reg_loss", "train/acc", "val/loss", "val/acc", "val/mean_class_acc", "lr",
                 "bn_momentum", "perf/samples_per_s", "perf/data_share", "train/step_loss", "test/acc"}
     assert expected <= tags, expected - tags
-    history = json.loads((run_dir / "metrics.json").read_text())["history"]
+    history = json.loads((trained_run / "metrics.json").read_text())["history"]
     assert [round(e.value, 5) for e in acc.Scalars("val/acc")] == [round(r["val/acc"], 5) for r in history]
     assert [e.value for e in acc.Scalars("bn_momentum")] == [0.5, 0.5]
     assert "test/confusion_matrix" in acc.Tags()["images"]
     assert any(t.startswith("test/clouds/") for t in acc.Tags()["tensors"]), acc.Tags()["tensors"]
 
 
-def test_hparams_are_recorded_in_the_same_run(run_dir):
-    acc = EventAccumulator(str(run_dir / "tensorboard"))
+def test_hparams_are_recorded_in_the_same_run(trained_run):
+    acc = EventAccumulator(str(trained_run / "tensorboard"))
     acc.Reload()
     plugins = acc.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugins and "_hparams_/experiment" in plugins
@@ -51,10 +42,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_tensorboard_server_serves_a_scalar(run_dir):
+def test_real_tensorboard_server_serves_a_scalar(trained_run):
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(run_dir), "--host", "127.0.0.1",
+        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(trained_run), "--host", "127.0.0.1",
          "--port", str(port), "--load_fast", "false"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -69,7 +60,7 @@ def test_real_tensorboard_server_serves_a_scalar(run_dir):
             except (OSError, ValueError):
                 time.sleep(0.5)
         assert body is not None, "tensorboard did not answer within 60 s"
-        history = json.loads((run_dir / "metrics.json").read_text())["history"]
+        history = json.loads((trained_run / "metrics.json").read_text())["history"]
         assert [round(v, 5) for _, _, v in body] == [round(r["val/acc"], 5) for r in history]
     finally:
         server.terminate()
