@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.autograd.function import once_differentiable
 
-CHUNK_ELEMENTS = 1 << 20  # one chunk's (C, rows) buffer: 4 MB in float32, kept in L2/L3
+CHUNK_ELEMENTS = 1 << 20  # one chunk's (C, rows) buffer on a CPU: 4 MB in float32, kept in L2/L3
+DEVICE_CHUNK_ELEMENTS = 1 << 28  # elsewhere (GPU) few large GEMMs beat cache locality
 ARGMAX_BLOCKS = (64, 32, 16, 8)  # block sizes for the two-level argmax, largest first
 
 
@@ -72,14 +73,15 @@ def fold_batch_norm(
     return weight * scale[:, None], folded_bias  # (C, C_in), (C,)
 
 
-def samples_per_chunk(num_points: int, channels: int) -> int:
+def samples_per_chunk(num_points: int, channels: int, device: torch.device) -> int:
     """Whole samples per GEMM chunk so the ``(channels, samples * num_points)`` buffer stays small."""
-    return max(1, CHUNK_ELEMENTS // max(1, num_points * channels))
+    budget = CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+    return max(1, budget // max(1, num_points * channels))
 
 
-def _chunks(batch: int, points: int, channels: int) -> list[tuple[int, int]]:
+def _chunks(batch: int, points: int, channels: int, device: torch.device) -> list[tuple[int, int]]:
     """``(first_sample, count)`` of each GEMM chunk, whole samples only."""
-    step = samples_per_chunk(points, channels)
+    step = samples_per_chunk(points, channels, device)
     return [(start, min(step, batch - start)) for start in range(0, batch, step)]
 
 
@@ -97,7 +99,7 @@ def _chunk_product(x: torch.Tensor, weight: torch.Tensor, start: int, count: int
 
 def _chunk_buffer(x: torch.Tensor, channels: int) -> torch.Tensor:
     batch, points, _ = x.shape
-    return x.new_empty(channels * min(samples_per_chunk(points, channels), batch) * points)
+    return x.new_empty(channels * min(samples_per_chunk(points, channels, x.device), batch) * points)
 
 
 def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
@@ -110,7 +112,7 @@ def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu:
     batch, points, _ = x.shape
     buffer = _chunk_buffer(x, weight.shape[0])
     maxima = [_chunk_product(x, weight, start, count, buffer).amax(dim=2)  # (C, k)
-              for start, count in _chunks(batch, points, weight.shape[0])]
+              for start, count in _chunks(batch, points, weight.shape[0], x.device)]
     maxima = torch.cat(maxima, dim=1).t() + bias  # (B, C)
     return maxima.relu_() if relu else maxima
 
@@ -178,7 +180,7 @@ def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
     channels = weight.shape[0]
     block = _block_size(points)
     buffer = _chunk_buffer(x_centred, channels)
-    chunks = _chunks(batch, points, channels)
+    chunks = _chunks(batch, points, channels, x_centred.device)
     sumsq = x_centred.new_zeros(channels)
     parts = []
     for start, count in chunks:
@@ -238,6 +240,7 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
         return pooled, mean, sumsq / max(rows - 1, 1)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad, _grad_mean, _grad_var):
         x_centred, weight, gamma, sign, rstd, values, index, tied, pooled = ctx.saved_tensors
         batch, points, c_in = x_centred.shape

@@ -205,3 +205,29 @@ def test_property_pool_matches_plain_any_shape(variant, batch, points, widths, t
             fast.pool(x)
         return
     assert_same_step(fast, plain, pool, x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_model_and_fused_kernel_match_plain_float64():
+    fast, plain = model_pair("linear")
+    fast, plain = fast.cuda(), plain.cuda()
+    pts = torch.randn(8, 65, 3, dtype=torch.float64, device="cuda")
+    pts[:, 7] = pts[:, 0]  # ties on the device too
+    labels = torch.tensor([0, 3, 6, 1, 2, 4, 5, 6], device="cuda")
+
+    def loss(model, x):
+        logits, transform = model(x)
+        return classification_loss(logits, labels, transform)[0]
+
+    assert_same_step(fast, plain, loss, pts)  # CUDA runs the plain ops on rows
+    mlp_fast, mlp_plain = (m.cuda() for m in mlp_pair("linear", (5, 16, 32)))
+    layer = mlp_fast.layers[-1]
+
+    def fused_kernel(mlp, x):  # called directly: the kernel itself is device-agnostic
+        if mlp is mlp_plain:
+            return mlp.pool(x)
+        first = mlp.layers[0]
+        hidden = first.bn((x @ first.fc.weight.t() + first.fc.bias).flatten(0, 1)).relu().view(*x.shape[:2], -1)
+        return fused.pooled_linear_bn_relu(hidden, layer.fc.weight, layer.fc.bias, layer.bn, True)
+
+    assert_same_step(mlp_fast, mlp_plain, fused_kernel, torch.randn(3, 40, 5, dtype=torch.float64, device="cuda"))
