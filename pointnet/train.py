@@ -169,6 +169,8 @@ class Run:
         s = cfg.scheduler
         self.scheduler = build_scheduler(s.name, self.optimizer, t.epochs, s.step_size, s.gamma, s.min_lr)
         self.net = dist.data_parallel(self.model, device)
+        if t.compile:  # the first steps compile (about a minute on CPU); checkpoints keep `model`
+            self.net = torch.compile(self.net)
         self.progress = Progress()
         self.train_loader = make_loader(splits.train, self.rank_batch, train=True, seed=cfg.seed,
                                         num_workers=t.num_workers, num_replicas=self.world_size, rank=self.rank)
