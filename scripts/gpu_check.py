@@ -1,0 +1,144 @@
+"""Checks on a CUDA device: the variants agree there too, and how fast each one trains.
+
+Prints two tables: (1) the largest difference between each pair of variants (and fast vs plain) in
+logits and gradients, float64 and float32, train and eval mode, on the GPU; (2) training-step and
+eval samples/s per variant at batch 32 x 1024 points (medians of timed repeats, synchronised).
+Usage: python scripts/gpu_check.py [--repeats 10] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from pointnet import PointNet
+from pointnet.losses import classification_loss
+
+FORMS = [("linear", True), ("conv1d", True), ("linear", False), ("conv1d", False), ("loop", False)]
+
+
+def twins(dtype: torch.dtype, device: torch.device) -> dict[str, PointNet]:
+    torch.manual_seed(0)
+    reference = PointNet(10, "conv1d", dropout=0.0, fast=False)
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.3, 0.3)
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+        reference.feature_tnet.out.weight.normal_(0, 0.01)
+    models = {}
+    for variant, fast in FORMS:
+        model = PointNet(10, variant, dropout=0.0, fast=fast)
+        model.load_state_dict(reference.state_dict())
+        models[f"{variant}{'' if fast else ' (plain)'}"] = model.to(device=device, dtype=dtype)
+    return models
+
+
+def run(model: PointNet, points: torch.Tensor, labels: torch.Tensor, train: bool):
+    model.train(train)
+    x = points.clone().requires_grad_(train)
+    logits, transform = model(x)
+    if not train:
+        return logits.detach(), None
+    classification_loss(logits, labels, transform)[0].backward()
+    grads = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in model.parameters()])
+    model.zero_grad(set_to_none=True)
+    return logits.detach(), grads
+
+
+def agreement(device: torch.device) -> list[dict]:
+    rows = []
+    for dtype in (torch.float64, torch.float32):
+        models = twins(dtype, device)
+        points = torch.randn(16, 1024 if dtype == torch.float32 else 256, 3, device=device, dtype=dtype)
+        labels = torch.randint(0, 10, (16,), device=device)
+        for train in (True, False):
+            outs = {name: run(m, points, labels, train) for name, m in models.items()}
+            ref_logits, ref_grads = outs["conv1d (plain)"]
+            for name, (logits, grads) in outs.items():
+                if name == "conv1d (plain)":
+                    continue
+                rows.append({"dtype": str(dtype).split(".")[1], "mode": "train" if train else "eval",
+                             "form": name, "vs": "conv1d (plain)",
+                             "logits": (logits - ref_logits).abs().max().item(),
+                             "grads": (grads - ref_grads).abs().max().item() if train else float("nan"),
+                             "grads_rel": ((grads - ref_grads).abs().max() / ref_grads.abs().max()).item()
+                             if train else float("nan")})
+    return rows
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def throughput(device: torch.device, repeats: int, batch: int = 32, points: int = 1024) -> list[dict]:
+    rows = []
+    x = torch.randn(batch, points, 3, device=device)
+    y = torch.randint(0, 40, (batch,), device=device)
+    for variant, fast in FORMS:
+        model = PointNet(40, variant, fast=fast).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+
+        def step():
+            model.train()
+            logits, transform = model(x)
+            loss, _ = classification_loss(logits, y, transform)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        def infer():
+            model.eval()
+            with torch.no_grad():
+                model(x)
+
+        n = max(2, repeats // 5) if variant == "loop" else repeats
+        rows.append({"form": f"{variant}{'' if fast else ' (plain)'}", "train_samples_s": batch / timed(step, n),
+                     "eval_samples_s": batch / timed(infer, n)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu, to try the script here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, {name}, TF32 off")
+    agree = agreement(device)
+    print(f"\n{'dtype':8} {'mode':6} {'form':16} {'max |d logits|':>15} {'max |d grads|':>15} "
+          f"{'relative':>10}   (vs conv1d plain; relative = max |d grads| / max |grads|)")
+    for r in agree:
+        print(f"{r['dtype']:8} {r['mode']:6} {r['form']:16} {r['logits']:15.3e} {r['grads']:15.3e} {r['grads_rel']:10.2e}")
+    speed = throughput(device, args.repeats)
+    print(f"\n{'form':16} {'train samples/s':>16} {'eval samples/s':>15}   (batch 32 x 1024 points, float32)")
+    for r in speed:
+        print(f"{r['form']:16} {r['train_samples_s']:16.1f} {r['eval_samples_s']:15.1f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"agreement": agree, "throughput": speed, "torch": torch.__version__,
+                       "device": name}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
