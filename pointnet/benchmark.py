@@ -87,7 +87,7 @@ def training_step(model: PointNet, points: torch.Tensor, labels: torch.Tensor,
     """Forward (through ``run``, e.g. a compiled model; default ``model``), loss + regulariser,
     backward, Adam step, as ``pointnet.engine`` trains."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    run = run or model
+    run = model if run is None else run
 
     def step() -> None:
         model.train()
@@ -101,7 +101,7 @@ def training_step(model: PointNet, points: torch.Tensor, labels: torch.Tensor,
 
 
 def inference(model: PointNet, points: torch.Tensor, run: Callable | None = None) -> Callable[[], None]:
-    run = run or model
+    run = model if run is None else run
 
     def infer() -> None:
         model.eval()
@@ -293,6 +293,7 @@ def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
         "prepared_meshes": prepared, "prepare_meshes_per_s": prepared / prepare_seconds,
         "cached_reload_s": cached_seconds,
         "default_set_meshes": default_meshes,
+        "default_set_generate_s_estimate": default_meshes / (meshes / generate_seconds),
         "default_set_prepare_s_estimate": default_meshes / (prepared / prepare_seconds),
         "loader_samples_per_s": loader_rate,
         "epoch_samples": stats.samples, "epoch_seconds": stats.seconds, "epoch_data_share": stats.data_share,
@@ -335,13 +336,13 @@ def fmt(value, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'variant':8} {'form':5} {'B':>3} | {'train/s':>7} {'GFLOP/s':>7} {'exec':>6} {'%peak':>5} | "
+    head = (f"{'variant':8} {'form':8} {'B':>3} | {'train/s':>7} {'GFLOP/s':>7} {'exec':>6} {'%peak':>5} | "
             f"{'eval/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'b1 ms':>6} | {'MMAC':>5} {'RSS MiB':>7} {'+step':>6} | "
             f"{'x canon':>7} {'slowdown':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['variant']:8} {r['form']:5} {r['batch']:>3} | {r['train_samples_per_s']:7.2f} "
+            f"{r['variant']:8} {r['form']:8} {r['batch']:>3} | {r['train_samples_per_s']:7.2f} "
             f"{r['train_gflops']:7.1f} {r['train_executed_gflops']:6.1f} {100 * r['train_peak_fraction']:5.0f} | "
             f"{r['eval_samples_per_s']:7.1f} {r['eval_gflops']:7.1f} {100 * r['eval_peak_fraction']:5.0f} "
             f"{r['eval_batch1_ms']:6.1f} | {r['mmac_per_sample']:5.0f} {fmt(r.get('peak_rss_mib'), '7.0f')} "
@@ -375,8 +376,9 @@ def data_lines(data: dict) -> str:
     if "skipped" in data:
         return f"data pipeline: skipped ({data['skipped']})"
     return (f"data pipeline: generate {data['generate_meshes_per_s']:.1f} meshes/s, prepare (sample + cache) "
-            f"{data['prepare_meshes_per_s']:.1f} meshes/s -> default set of {data['default_set_meshes']} meshes "
-            f"in ~{data['default_set_prepare_s_estimate']:.0f} s; cached reload {data['cached_reload_s']:.2f} s; "
+            f"{data['prepare_meshes_per_s']:.1f} meshes/s -> default synthetic set ({data['default_set_meshes']} "
+            f"meshes) ~{data['default_set_generate_s_estimate']:.0f} s to generate + "
+            f"~{data['default_set_prepare_s_estimate']:.0f} s to prepare; cached reload {data['cached_reload_s']:.2f} s; "
             f"loader {data['loader_samples_per_s']:.0f} samples/s; data share of a training epoch "
             f"({data['epoch_model']}, {data['epoch_samples']} samples, {data['epoch_seconds']:.1f} s): "
             f"{100 * data['epoch_data_share']:.1f}%")

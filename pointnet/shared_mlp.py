@@ -14,7 +14,7 @@ boundary of the stack (never per layer), and has the same constructor signature 
 any variant loads with ``strict=True`` into any other.
 
 ``fast=True`` (the default) runs ``linear`` and ``conv1d`` through ``pointnet.fast_path``: the same
-function, on one ``(B*N, C)`` layout, with BatchNorm folded away in inference and a fused
+function, on one ``(B*N, C)`` layout, and on a CPU with BatchNorm folded away in inference and a fused
 Linear+BatchNorm+ReLU+max-pool kernel for the pooled last layer (``pool``). ``fast=False`` runs the
 plain per-layer code below, which is what the fast path is tested against. ``loop`` has one form.
 """
