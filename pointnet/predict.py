@@ -22,7 +22,7 @@ from pointnet.data import MeshError
 from pointnet.data.meshes import MESH_SUFFIXES
 from pointnet.data.sampling import normalize, sample_mesh_file, to_z_up
 from pointnet.engine import predict_logits
-from pointnet.runtime import set_threads
+from pointnet.runtime import set_threads, tune_malloc
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -62,6 +62,7 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
     validate_eval(cfg.eval)
     if not cfg.files:
         raise ConfigError("files", "give at least one file: 'files=[chair.off]'")
+    tune_malloc()
     set_threads(cfg.train.threads)
     model, state = model_from_checkpoint(cfg, overrides)
     data = data_config(cfg, state, overrides)
