@@ -13,12 +13,11 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from pointnet.data import FORMATS
 from pointnet.launch import register_resolvers
+from pointnet.optim import OPTIMIZERS, SCHEDULERS
 from pointnet.shared_mlp import SHARED_MLPS
 
-DATA_FORMATS = ("meshes", "h5", "resampled")
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULERS = ("step", "cosine", "constant")
 PRECISIONS = ("float32", "float64")
 DIST_BACKENDS = ("auto", "gloo", "nccl")
 BATCH_SCOPES = ("global", "per_rank")
@@ -192,7 +191,7 @@ def validate_model(model: Any) -> None:
 
 
 def validate_data(data: Any) -> None:
-    _check_choice(data.format, "data.format", DATA_FORMATS)
+    _check_choice(data.format, "data.format", FORMATS)
     _check(data.num_points > 0, "data.num_points", f"must be > 0, got {data.num_points}")
     _check(data.dense_points >= data.num_points, "data.dense_points",
            f"must be >= data.num_points ({data.num_points}), got {data.dense_points}")

@@ -8,6 +8,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+SCHEDULERS = ("step", "cosine", "constant")
 
 
 def build_optimizer(
