@@ -1,5 +1,26 @@
-"""PointNet point-cloud classification: one network, three provably identical shared-MLP variants."""
-from pointnet.model import PointNet
-from pointnet.shared_mlp import SHARED_MLPS
+"""PointNet point-cloud classification: one network, three provably identical shared-MLP variants.
 
-__all__ = ["PointNet", "SHARED_MLPS"]
+The package is laid out in layers; each imports only those listed before it:
+
+- :mod:`pointnet.nn`: the network alone (shared-MLP family, fused fast path, ``PointNet``, losses, counts);
+- :mod:`pointnet.data`: meshes and point files to cached, augmented point clouds and torch datasets;
+- :mod:`pointnet.training`: epochs, evaluation, batching, optimisers, checkpoints, DDP, the run's state;
+- :mod:`pointnet.reporting`: TensorBoard, figures, critical points, sweep comparison;
+- :mod:`pointnet.apps`: the console entry points, the config schema and its validation (the only Hydra user);
+- :mod:`pointnet.explain`: the seed's image equivalences (fully connected layers as convolutions).
+
+:mod:`pointnet.errors` holds the one error type all layers share.
+"""
+from importlib.metadata import PackageNotFoundError, version
+
+from pointnet.data.load import load_split
+from pointnet.nn.losses import orthogonality_loss
+from pointnet.nn.model import PointNet
+from pointnet.nn.shared_mlp import SHARED_MLPS
+
+try:
+    __version__ = version("pointnet")
+except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["PointNet", "SHARED_MLPS", "__version__", "load_split", "orthogonality_loss"]

@@ -4,7 +4,7 @@
 
 Every setup trains the same PointNet (40 classes, the default conv1d variant) on random clouds with
 the same global batch, split over the ranks, through the project's own ``train_one_epoch`` and
-``pointnet.distributed``; data loading is left out. Setups: 1 process x 1 thread, 1 process x 2
+``pointnet.training.distributed``; data loading is left out. Setups: 1 process x 1 thread, 1 process x 2
 threads, 2 processes x 1 thread (so the last two use the same cores). The table gives medians over
 the timed steps; the all-reduce line is the communication inside a DDP step (the gradients of every
 parameter, summed over the ranks), timed on its own.
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pointnet import distributed as dist
-from pointnet.engine import train_one_epoch
-from pointnet.model import PointNet
-from pointnet.runtime import tune_malloc
+from pointnet.training import distributed as dist
+from pointnet.training.epoch import train_one_epoch
+from pointnet.nn.model import PointNet
+from pointnet.training.runtime import tune_malloc
 
 CLASSES = 40
 

@@ -5,7 +5,7 @@ Usage: python scripts/compare_variants.py multirun/DATE/TIME [--out DIR]
 import argparse
 from pathlib import Path
 
-from pointnet.compare import load_sweep, markdown_table, plot
+from pointnet.reporting.compare import load_sweep, markdown_table, plot
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Print the fully-connected-as-convolution checks of ``pointnet.fc_as_conv`` as a plain-text table.
+"""Print the fully-connected-as-convolution checks of ``pointnet.explain.fc_as_conv`` as a plain-text table.
 
 Usage: ``.venv/bin/python scripts/fc_as_conv.py [--dtype float32] [--batch-size 4] [--seed 1]``
 """
@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from pointnet.fc_as_conv import format_table, run_all_checks
+from pointnet.explain.fc_as_conv import format_table, run_all_checks
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 

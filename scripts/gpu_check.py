@@ -15,7 +15,7 @@ import time
 import torch
 
 from pointnet import PointNet
-from pointnet.losses import classification_loss
+from pointnet.nn.losses import classification_loss
 
 FORMS = [("linear", True), ("conv1d", True), ("linear", False), ("conv1d", False), ("loop", False)]
 

@@ -8,8 +8,8 @@ Modules, one concern each:
 - :mod:`~pointnet.data.sampling`: area-weighted surface sampling, z up, unit sphere;
 - :mod:`~pointnet.data.cache`: per-split caches with a manifest, rebuilt when stale or corrupt;
 - :mod:`~pointnet.data.formats`: ``modelnet40_ply_hdf5_2048`` and ``modelnet40_normal_resampled``;
-- :mod:`~pointnet.data.splits`: ``load_split``, the one entry point training calls;
-- :mod:`~pointnet.data.pointset`, :mod:`~pointnet.data.dataset`, :mod:`~pointnet.data.augment`:
+- :mod:`~pointnet.data.load`: ``load_split``, the one entry point training calls;
+- :mod:`~pointnet.data.pointset`, :mod:`~pointnet.data.cloud_dataset`, :mod:`~pointnet.data.augment`:
   the prepared split, the per-epoch torch ``Dataset`` and its augmentation;
 - :mod:`~pointnet.data.synthetic`: the offline procedural ModelNet-style corpus, built from
   :mod:`~pointnet.data.furniture` (one builder per class) and :mod:`~pointnet.data.primitives`;
@@ -19,11 +19,11 @@ Modules, one concern each:
 All point clouds are z up, centred, inside the unit sphere, float32.
 """
 from pointnet.data.augment import Augmentation
-from pointnet.data.dataset import PointCloudDataset
+from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.meshes import read_mesh
 from pointnet.data.pointset import PointSet
-from pointnet.data.splits import FORMATS, load_split
+from pointnet.data.load import FORMATS, load_split
 from pointnet.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic
 
 __all__ = [

@@ -1,12 +1,16 @@
-"""Atomic file writes: write a temporary file beside the target, flush it to disk, then rename.
+"""Atomic file and folder replacement, and file digests.
 
-A reader therefore sees either the old file or the complete new one, never a half-written file; a
-crash leaves at most a hidden ``.<name>.tmp-*`` file, which no reader opens.
+A file is written to a temporary file beside the target, flushed to disk, then renamed; a finished
+folder is renamed over the old one. A reader therefore sees the old version or the complete new
+one, never a half-written one; a crash leaves at most a hidden ``.<name>.tmp-*`` file or
+``.<name>.old-*`` folder, which no reader opens. Checkpoints, caches, the synthetic corpus and
+downloads all go through here.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -67,3 +71,12 @@ def remove_stale_temps(folder: Path, name: str, older_than_s: float = 600.0) -> 
                 tmp.unlink()
         except OSError:
             pass
+
+
+def swap_in_folder(finished: Path, target: Path) -> None:
+    """Move the ``finished`` folder to ``target``, replacing what was there (renamed aside, then removed)."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(finished, target)

@@ -7,7 +7,6 @@ renamed to ``data/ModelNet10`` (or ``ModelNet40``). An interrupted run leaves no
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pointnet.data.atomic import temp_path
+from pointnet.data.atomic import sha256_file, swap_in_folder, temp_path
 
 ARCHIVES: dict[str, str] = {
     "ModelNet10": "http://3dvision.princeton.edu/projects/2014/3DShapeNets/ModelNet10.zip",
@@ -93,12 +92,9 @@ def fetch(url: str, path: Path, *, progress: bool = True, timeout: float = 60.0)
 def verify(archive: Path, sha256: str | None = None) -> None:
     """Check the SHA-256 (if given) and every member's CRC; raise DownloadError naming the problem."""
     if sha256:
-        digest = hashlib.sha256()
-        with open(archive, "rb") as file:
-            while chunk := file.read(1 << 22):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256.lower():
-            raise DownloadError(f"{archive}: SHA-256 {digest.hexdigest()} does not match {sha256}")
+        digest = sha256_file(archive)
+        if digest != sha256.lower():
+            raise DownloadError(f"{archive}: SHA-256 {digest} does not match {sha256}")
     try:
         with zipfile.ZipFile(archive) as zipped:
             bad = zipped.testzip()
@@ -115,12 +111,7 @@ def unpack(archive: Path, name: str, target: Path) -> None:
         with zipfile.ZipFile(archive) as zipped:
             _check_members(zipped, staging)
             zipped.extractall(staging)
-        top = _data_folder(staging, name)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(top, target)
+        swap_in_folder(_data_folder(staging, name), target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pointnet.data.atomic import atomic_write_text
+from pointnet.data.atomic import atomic_write_text, swap_in_folder
 from pointnet.data.errors import DatasetError
 from pointnet.data.furniture import BUILDERS
 from pointnet.data.parallel import parallel_map
@@ -79,7 +79,7 @@ def generate_synthetic(
         files = _write_corpus(staging, spec, workers, progress)
         atomic_write_text(staging / MANIFEST, json.dumps({**spec, "files": files}, indent=1))
         if not is_complete(root, spec):
-            _swap_in(staging, root)
+            swap_in_folder(staging, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root
@@ -157,15 +157,6 @@ def _remove_stale_staging(root: Path, older_than_s: float = 600.0) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
         except OSError:
             pass
-
-
-def _swap_in(staging: Path, root: Path) -> None:
-    """Move the finished ``staging`` folder to ``root``, replacing an old or partial corpus."""
-    if root.exists():
-        old = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(root, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(staging, root)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,14 +14,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pointnet.apps import data_config, model_from_checkpoint, prepare_data, task_overrides
-from pointnet.batching import make_loader
-from pointnet.board import RunBoard, confusion_figure, save_figure
-from pointnet.config import register_configs, validate_data, validate_eval, validate_model
-from pointnet.critical_points import critical_point_indices, critical_points_figure
+from pointnet.apps.common import open_checkpoint, prepare_data
+from pointnet.training.batching import make_loader
+from pointnet.reporting.board import RunBoard
+from pointnet.reporting.figures import confusion_figure, save_figure
+from pointnet.apps.config import register_configs, validate_data
+from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
 from pointnet.data import PointCloudDataset
-from pointnet.engine import evaluate
-from pointnet.runtime import set_threads, tune_malloc
+from pointnet.training.evaluation import evaluate
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -29,13 +29,7 @@ register_configs()
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None) -> dict:
     """Evaluate ``cfg.checkpoint`` on ``cfg.eval.split``; writes figures and ``eval.json`` to ``out_dir``."""
-    overrides = task_overrides() if overrides is None else overrides
-    validate_model(cfg.model)
-    validate_eval(cfg.eval)
-    tune_malloc()
-    set_threads(cfg.train.threads)
-    model, state = model_from_checkpoint(cfg, overrides)
-    data = data_config(cfg, state, overrides)
+    model, state, data = open_checkpoint(cfg, overrides)
     validate_data(data)
     train_set, test_set = prepare_data(data)
     point_set = test_set if cfg.eval.split == "test" else train_set

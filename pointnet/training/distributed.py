@@ -23,10 +23,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from pointnet.config import DIST_BACKENDS, ConfigError
-from pointnet.metrics import ConfusionMatrix
+from pointnet.errors import ConfigError
+from pointnet.training.metrics import ConfusionMatrix
 
 T = TypeVar("T")
+DIST_BACKENDS = ("auto", "gloo", "nccl")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,19 @@ class Placement:
 
 class PeerFailure(RuntimeError):
     """A collective failed or timed out: another rank died or stopped answering."""
+
+
+class CollectiveError(RuntimeError):
+    """One of this module's collectives raised (gloo reports a lost peer as a plain ``RuntimeError``)."""
+
+
+@contextmanager
+def _collective(name: str) -> Iterator[None]:
+    """Mark failures inside the block as failed collectives, by where they happened, not by their words."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise CollectiveError(f"{name}: {exc}") from exc
 
 
 def placement_from_env(environ: Mapping[str, str] = os.environ) -> Placement:
@@ -126,7 +140,8 @@ def _comm_device() -> torch.device:
 
 def barrier() -> None:
     if active():
-        dist.barrier()
+        with _collective("barrier"):
+            dist.barrier()
 
 
 @contextmanager
@@ -144,10 +159,12 @@ def main_first(timeout_s: float) -> Iterator[None]:
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
     try:
         for _ in range(turn):
-            dist.barrier(group=group)
+            with _collective("barrier"):
+                dist.barrier(group=group)
         yield
         for _ in range(2 - turn):
-            dist.barrier(group=group)
+            with _collective("barrier"):
+                dist.barrier(group=group)
     finally:
         dist.destroy_process_group(group)
 
@@ -157,7 +174,8 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     if not active():
         return values.clone()
     total = values.detach().to(_comm_device(), copy=True)
-    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    with _collective("all_reduce"):
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
     return total.to(values.device)
 
 
@@ -181,7 +199,8 @@ def broadcast_object(value: T | None) -> T:
     if not active():
         return value  # type: ignore[return-value]
     box = [value]
-    dist.broadcast_object_list(box, src=0, device=_comm_device())
+    with _collective("broadcast_object_list"):
+        dist.broadcast_object_list(box, src=0, device=_comm_device())
     return box[0]  # type: ignore[return-value]
 
 
@@ -208,7 +227,8 @@ def broadcast_module(module: nn.Module) -> None:
     with torch.no_grad():
         for tensor in [*module.parameters(), *module.buffers()]:
             comm = tensor.detach().to(_comm_device())
-            dist.broadcast(comm, src=0)
+            with _collective("broadcast"):
+                dist.broadcast(comm, src=0)
             tensor.copy_(comm)
 
 
@@ -229,14 +249,33 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def group_broken(timeout_s: float) -> bool:
+    """Whether some rank no longer answers: a gloo ``monitored_barrier`` fails (at once for a dead peer).
+
+    Used after an error that did not come from this module's collectives (DDP's gradient all-reduce
+    runs inside ``backward``); nccl reports its failures as ``DistError`` instead.
+    """
+    if dist.get_backend() != "gloo":
+        return False
+    try:
+        dist.monitored_barrier(timeout=timedelta(seconds=timeout_s))
+    except RuntimeError:
+        return True
+    return False
+
+
 def peer_failure(exc: BaseException, timeout_s: float) -> PeerFailure | None:
-    """A ``PeerFailure`` describing ``exc`` if it is a failed collective (lost peer, timeout), else None."""
+    """A ``PeerFailure`` describing ``exc`` if a peer was lost (failed collective, timeout), else None.
+
+    Decided by type (``CollectiveError``, torch's ``DistError``) or, for other errors, by probing
+    whether every rank still answers.
+    """
     if not active():
         return None
-    text = str(exc)
-    signs = ("gloo", "nccl", "connection", "timed out", "timeout", "peer", "socket", "broken pipe")
-    if not isinstance(exc, getattr(dist, "DistError", ())) and not any(s in text.lower() for s in signs):
+    lost = isinstance(exc, (CollectiveError, dist.DistError)) or group_broken(min(timeout_s, 10.0))
+    if not lost:
         return None
+    text = str(exc)
     return PeerFailure(f"rank {rank()} of {world_size()}: a collective failed ({type(exc).__name__}: "
                        f"{text.splitlines()[0] if text else ''}); another rank probably died or stopped "
                        f"answering (collectives wait at most train.distributed.timeout_s={timeout_s:g} s); "

@@ -12,11 +12,12 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.checkpoint import load_checkpoint
-from pointnet.config import ConfigError, DataConfig
+from pointnet.training.checkpoint import load_checkpoint
+from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validate_model
 from pointnet.data import Augmentation, PointSet
-from pointnet.model import PointNet
-from pointnet.datasets import ensure_data, load_point_sets
+from pointnet.nn.model import PointNet
+from pointnet.data.load import ensure_data, load_point_sets
+from pointnet.training.runtime import set_threads, tune_malloc
 
 
 def task_overrides() -> list[str]:
@@ -42,6 +43,20 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     model = PointNet(**args)
     model.load_state_dict(state["model"], strict=True)
     return model.eval(), state
+
+
+def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[PointNet, dict[str, Any], DictConfig]:
+    """The eval and predict preamble: check the keys, tune the process, rebuild model and data config.
+
+    ``overrides`` default to the running Hydra app's command line.
+    """
+    overrides = task_overrides() if overrides is None else overrides
+    validate_model(cfg.model)
+    validate_eval(cfg.eval)
+    tune_malloc()
+    set_threads(cfg.train.threads)
+    model, state = model_from_checkpoint(cfg, overrides)
+    return model, state, data_config(cfg, state, overrides)
 
 
 def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) -> DictConfig:

@@ -10,8 +10,8 @@ that applies:
 - otherwise the ops of the plain form on rows (autograd as usual).
 
 The max-pooled last layer (``SharedMLP.pool``) additionally avoids the ``(B, N, C)`` activation:
-in the folded case the max is taken before bias and ReLU (``pointnet.fused.pooled_eval``); with batch
-statistics the fused kernel with its sparse backward runs (``pointnet.fused.pooled_linear_bn_relu``).
+in the folded case the max is taken before bias and ReLU (``pointnet.nn.fused.pooled_eval``); with batch
+statistics the fused kernel with its sparse backward runs (``pointnet.nn.fused.pooled_linear_bn_relu``).
 Everything else falls back to the plain ops, so the result is always the plain form's function.
 
 The folded and fused kernels are CPU kernels: they trade a few large passes over memory for many
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pointnet.fused import fold_batch_norm, pooled_eval, pooled_linear_bn_relu, uses_batch_stats
+from pointnet.nn.fused import fold_batch_norm, pooled_eval, pooled_linear_bn_relu, uses_batch_stats
 
 
 def _weight(layer: nn.Module) -> torch.Tensor:

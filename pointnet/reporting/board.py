@@ -1,47 +1,16 @@
-"""What a run shows in TensorBoard and in image files: scalars, confusion matrices, point clouds, hparams."""
+"""What a run shows in TensorBoard: scalars, confusion matrices, point clouds, hparams."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+from pointnet.reporting.figures import confusion_figure
 
 CORRECT_RGB = (40, 170, 60)
 WRONG_RGB = (220, 40, 40)
-
-
-def confusion_figure(matrix: torch.Tensor, classes: list[str], title: str = "confusion matrix") -> plt.Figure:
-    """A ``K x K`` count matrix (rows: true class, columns: predicted) as a labelled heat map."""
-    k = len(classes)
-    size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
-    counts = matrix.cpu().numpy()
-    rows = counts.sum(axis=1, keepdims=True)
-    ax.imshow(counts / np.maximum(rows, 1), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(k), classes, rotation=90, fontsize=8)
-    ax.set_yticks(range(k), classes, fontsize=8)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title)
-    if k <= 20:
-        for i, j in np.ndindex(k, k):
-            if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if counts[i, j] > 0.5 * rows[i, 0] else "black")
-    fig.tight_layout()
-    return fig
-
-
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Write a figure to an image file and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def cloud_colors(num_points: int, correct: bool) -> np.ndarray:

@@ -7,13 +7,10 @@ points alone equals its output on the whole cloud, exactly.
 """
 from __future__ import annotations
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from pointnet.model import PointNet  # noqa: E402
+from pointnet.nn.model import PointNet
 
 
 @torch.no_grad()
@@ -36,11 +33,11 @@ def critical_point_indices(model: PointNet, points: torch.Tensor) -> torch.Tenso
     return torch.cat(winners).unique()  # (M,)
 
 
-def critical_points_figure(points: torch.Tensor, critical: torch.Tensor, title: str) -> plt.Figure:
+def critical_points_figure(points: torch.Tensor, critical: torch.Tensor, title: str) -> Figure:
     """The cloud in grey with its critical points in red, seen from the front and from above."""
     pts = points.cpu().numpy()
     crit = pts[critical.cpu().numpy()]
-    fig = plt.figure(figsize=(8, 4), dpi=100)
+    fig = Figure(figsize=(8, 4), dpi=100)
     for i, (elev, azim) in enumerate([(20, -60), (90, -90)]):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
         ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=1, c="0.75")

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from pointnet.reporting.figures import save_figure
 
 
 @dataclass
@@ -84,7 +83,8 @@ def markdown_table(runs: list[RunScalars]) -> str:
 
 def plot(runs: list[RunScalars], path: str | Path) -> Path:
     """Loss curves and validation accuracy of every run, side by side."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    fig = Figure(figsize=(11, 4), dpi=100)
+    loss_ax, acc_ax = fig.subplots(1, 2)
     for run in runs:
         for ax, tag in ((loss_ax, "train/step_loss"), (acc_ax, "val/acc")):
             if tag in run.series:
@@ -93,7 +93,4 @@ def plot(runs: list[RunScalars], path: str | Path) -> Path:
     acc_ax.set(title="validation accuracy", xlabel="step", ylabel="accuracy")
     loss_ax.legend(), acc_ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -5,11 +5,11 @@ Validation is a stratified, seeded part of the train split, so the test set neve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
-from pointnet.data import Augmentation, PointCloudDataset, PointSet, generate_synthetic, load_split
+from pointnet.data.augment import Augmentation
+from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pointset import PointSet
 
 
 @dataclass
@@ -37,23 +37,6 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     held_out = np.sort(np.array(held, dtype=np.int64))
     kept = np.setdiff1d(np.arange(len(labels)), held_out)
     return kept, held_out
-
-
-def ensure_data(root: str | Path, generate: bool, seed: int, train_per_class: int, test_per_class: int,
-                workers: int = 2) -> Path:
-    """The data set folder; the procedural set is generated there first when ``generate`` is set."""
-    root = Path(root)
-    if generate:
-        generate_synthetic(root, seed=seed, train_per_class=train_per_class, test_per_class=test_per_class,
-                           workers=workers)
-    return root
-
-
-def load_point_sets(fmt: str, root: Path, **kwargs) -> tuple[PointSet, PointSet]:
-    """Prepare (or read from cache) the train and test point sets, test in train's class order."""
-    train = load_split(fmt, root, "train", **kwargs)
-    test = load_split(fmt, root, "test", **{**kwargs, "classes": train.classes})
-    return train, test
 
 
 def build_splits(train_set: PointSet, test_set: PointSet, *, num_points: int, val_fraction: float,

@@ -13,20 +13,21 @@ boundary of the stack (never per layer), and has the same constructor signature 
 (``layers.{i}.fc.weight`` of shape ``(out, in)``, ``layers.{i}.bn.*``), so a ``state_dict`` saved from
 any variant loads with ``strict=True`` into any other.
 
-``fast=True`` (the default) runs ``linear`` and ``conv1d`` through ``pointnet.fast_path``: the same
+``fast=True`` (the default) runs ``linear`` and ``conv1d`` through ``pointnet.nn.fast_path``: the same
 function, on one ``(B*N, C)`` layout, and on a CPU with BatchNorm folded away in inference and a fused
 Linear+BatchNorm+ReLU+max-pool kernel for the pooled last layer (``pool``). ``fast=False`` runs the
 plain per-layer code below, which is what the fast path is tested against. ``loop`` has one form.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pointnet import fast_path
+from pointnet.nn import fast_path
 
 
 def _squeeze_kernel(state_dict: dict, prefix: str) -> None:
@@ -48,15 +49,15 @@ class PointConv1d(nn.Conv1d):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__(in_features, out_features, kernel_size=1, bias=bias)
-        self._register_state_dict_hook(PointConv1d._store_as_matrix)
-        self._register_load_state_dict_pre_hook(PointConv1d._load_as_kernel)
+        self.register_state_dict_post_hook(PointConv1d._store_as_matrix)
+        self.register_load_state_dict_pre_hook(PointConv1d._load_as_kernel)
 
     @staticmethod
     def _store_as_matrix(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
         _squeeze_kernel(state_dict, prefix)
 
     @staticmethod
-    def _load_as_kernel(state_dict: dict, prefix: str, *args) -> None:
+    def _load_as_kernel(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
         key = prefix + "weight"
         weight = state_dict.get(key)
         if weight is not None and weight.dim() == 2:
@@ -68,10 +69,10 @@ class PointLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__(in_features, out_features, bias=bias)
-        self._register_load_state_dict_pre_hook(PointLinear._load_as_matrix)
+        self.register_load_state_dict_pre_hook(PointLinear._load_as_matrix)
 
     @staticmethod
-    def _load_as_matrix(state_dict: dict, prefix: str, *args) -> None:
+    def _load_as_matrix(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
         _squeeze_kernel(state_dict, prefix)
 
 
@@ -92,7 +93,7 @@ class SharedMLP(nn.Module):
         channels: widths, input first; ``(3, 64, 64)`` builds two layers.
         batch_norm: BatchNorm after every Linear.
         last_relu: ReLU after the last layer too (hidden layers always have one).
-        fast: run through ``pointnet.fast_path`` where the variant has one (``has_fast_path``);
+        fast: run through ``pointnet.nn.fast_path`` where the variant has one (``has_fast_path``);
             an attribute, so it can be switched on a built module.
 
     ``forward`` maps ``(B, N, channels[0]) -> (B, N, channels[-1])``; ``pool`` maps
@@ -184,11 +185,11 @@ class LoopSharedMLP(SharedMLP):
         return F.relu(x) if layer.relu else x
 
 
-SHARED_MLPS: dict[str, type[SharedMLP]] = {
+SHARED_MLPS: Mapping[str, type[SharedMLP]] = MappingProxyType({
     "linear": LinearSharedMLP,
     "conv1d": Conv1dSharedMLP,
     "loop": LoopSharedMLP,
-}
+})
 
 
 def shared_mlp_class(name: str) -> type[SharedMLP]:

@@ -11,8 +11,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from pointnet.apps import prepare_data
-from pointnet.config import register_configs, validate_data
+from pointnet.apps.common import prepare_data
+from pointnet.apps.config import register_configs, validate_data
 
 log = logging.getLogger(__name__)
 register_configs()

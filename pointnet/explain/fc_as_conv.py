@@ -204,7 +204,7 @@ def multiply_adds(module: nn.Linear | nn.Conv2d, input_shape: Sequence[int]) -> 
 
     A Linear on ``(..., in)`` costs ``in * out`` per leading position; a Conv2d on ``(C, H, W)`` costs
     ``out * (C / groups) * kh * kw`` per output position. Bias additions and the spatial sums of
-    check 4 are additions, not multiply-adds, and are not counted (as in ``pointnet.complexity``).
+    check 4 are additions, not multiply-adds, and are not counted (as in ``pointnet.nn.complexity``).
     """
     if isinstance(module, nn.Linear):
         if input_shape[-1] != module.in_features:

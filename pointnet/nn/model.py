@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from pointnet.shared_mlp import SharedMLP, shared_mlp_class
+from pointnet.nn.shared_mlp import SharedMLP, shared_mlp_class
 
 
 class FullyConnected(nn.Sequential):
@@ -55,9 +54,9 @@ class PointNet(nn.Module):
         shared_mlp: per-point layer variant, one of ``linear``, ``conv1d``, ``loop``.
         input_transform: predict and apply the 3x3 input alignment (T-Net).
         feature_transform: predict and apply the 64x64 feature alignment; its matrix is returned
-            for the orthogonality regulariser (``pointnet.losses.orthogonality_loss``).
+            for the orthogonality regulariser (``pointnet.nn.losses.orthogonality_loss``).
         dropout: drop probability on the 256-wide head layer (the paper keeps 0.7).
-        fast: run the shared MLPs through their fast path (``pointnet.fast_path``; same function,
+        fast: run the shared MLPs through their fast path (``pointnet.nn.fast_path``; same function,
             tested to float64 rounding); ``False`` keeps the plain per-layer form. The ``loop``
             variant has only its plain form.
 

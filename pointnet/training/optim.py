@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import MappingProxyType
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+OPTIMIZERS = MappingProxyType({"adam": torch.optim.Adam, "sgd": torch.optim.SGD})
 SCHEDULERS = ("step", "cosine", "constant")
 
 

@@ -11,6 +11,7 @@ from pointnet.data.formats import SUBSETS, read_h5_split, read_resampled_file, r
 from pointnet.data.layout import discover_classes, list_meshes
 from pointnet.data.pointset import PointSet
 from pointnet.data.sampling import check_up_axis, sample_mesh_file
+from pointnet.data.synthetic import generate_synthetic
 
 FORMATS: tuple[str, ...] = ("meshes", "h5", "resampled")
 CACHE_FOLDER = ".cache"
@@ -91,3 +92,20 @@ def load_split(
                                  progress=progress, name=f"{fmt}:{root}/{split}")
     require_readable(point_set, folders, str(cache.skipped_path))
     return point_set
+
+
+def ensure_data(root: str | Path, generate: bool, seed: int, train_per_class: int, test_per_class: int,
+                workers: int = 2) -> Path:
+    """The data set folder; the procedural set is generated there first when ``generate`` is set."""
+    root = Path(root)
+    if generate:
+        generate_synthetic(root, seed=seed, train_per_class=train_per_class, test_per_class=test_per_class,
+                           workers=workers)
+    return root
+
+
+def load_point_sets(fmt: str, root: Path, **kwargs) -> tuple[PointSet, PointSet]:
+    """Prepare (or read from cache) the train and test point sets, test in train's class order."""
+    train = load_split(fmt, root, "train", **kwargs)
+    test = load_split(fmt, root, "test", **{**kwargs, "classes": train.classes})
+    return train, test

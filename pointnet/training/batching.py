@@ -19,7 +19,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
-from pointnet.config import ConfigError
+from pointnet.errors import ConfigError
+
+BATCH_SCOPES = ("global", "per_rank")
 
 
 class EpochBatchSampler(Sampler[list[int]]):

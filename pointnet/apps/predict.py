@@ -16,13 +16,12 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pointnet.apps import data_config, model_from_checkpoint, task_overrides
-from pointnet.config import ConfigError, register_configs, validate_eval, validate_model
+from pointnet.apps.common import open_checkpoint
+from pointnet.apps.config import ConfigError, register_configs
 from pointnet.data import MeshError
 from pointnet.data.meshes import MESH_SUFFIXES
 from pointnet.data.sampling import normalize, sample_mesh_file, to_z_up
-from pointnet.engine import predict_logits
-from pointnet.runtime import set_threads, tune_malloc
+from pointnet.training.evaluation import predict_logits
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -57,15 +56,9 @@ def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple
 
 def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None) -> list[dict]:
     """Classify each of ``cfg.files``; a file that cannot be read is reported and skipped."""
-    overrides = task_overrides() if overrides is None else overrides
-    validate_model(cfg.model)
-    validate_eval(cfg.eval)
     if not cfg.files:
         raise ConfigError("files", "give at least one file: 'files=[chair.off]'")
-    tune_malloc()
-    set_threads(cfg.train.threads)
-    model, state = model_from_checkpoint(cfg, overrides)
-    data = data_config(cfg, state, overrides)
+    model, state, data = open_checkpoint(cfg, overrides)
     results = []
     for name in cfg.files:
         path = Path(name)

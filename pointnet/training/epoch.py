@@ -1,4 +1,4 @@
-"""One epoch of training and one pass of evaluation: plain functions over a model and a loader."""
+"""One epoch of training: forward, loss, backward and step over every batch of a loader."""
 from __future__ import annotations
 
 import math
@@ -10,8 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pointnet.losses import classification_loss
-from pointnet.metrics import ConfusionMatrix
+from pointnet.nn.losses import classification_loss
 
 
 class NonFiniteLossError(RuntimeError):
@@ -72,9 +71,10 @@ def train_one_epoch(
     model.train()
     total = dict(loss=0.0, reg=0.0, correct=0, samples=0, data=0.0)
     start = time.perf_counter()
-    for index, (wait, (points, labels)) in enumerate(tqdm(_timed(batches), desc=description, leave=False,
-                                                           total=_len(batches), disable=None if progress else True)):
-        points = points.to(device=device, dtype=_dtype(model), non_blocking=True)
+    bar = tqdm(_timed(batches), desc=description, leave=False, total=batch_count(batches),
+               disable=None if progress else True)
+    for index, (wait, (points, labels)) in enumerate(bar):
+        points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         logits, transform = model(points)  # (B, K), (B, 64, 64) | None
         loss, reg = classification_loss(logits, labels, transform, reg_weight)
@@ -98,56 +98,14 @@ def train_one_epoch(
                       time.perf_counter() - start, total["data"])
 
 
-def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
-    """Rotate ``(B, N, 3)`` points by ``angle`` radians about the up (z) axis."""
-    c, s = math.cos(angle), math.sin(angle)
-    rotation = points.new_tensor([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
-    return points @ rotation  # (B, N, 3) @ (3, 3)
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, points: torch.Tensor, votes: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits ``(B, K)`` averaged over ``votes`` rotations about the up axis (2 pi v / votes).
-
-    Also returns the feature transform of the unrotated pass (for the regulariser).
-    """
-    logits, transform = model(points)
-    for v in range(1, votes):
-        logits = logits + model(rotate_about_z(points, 2 * math.pi * v / votes))[0]
-    return logits / votes, transform
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    num_classes: int,
-    *,
-    device: torch.device,
-    reg_weight: float = 0.0,
-    votes: int = 1,
-    description: str = "eval",
-    progress: bool = True,
-) -> ConfusionMatrix:
-    """Accumulate a confusion matrix and summed loss over every shape the loader yields."""
-    model.eval()
-    confusion = ConfusionMatrix.empty(num_classes)
-    for points, labels in tqdm(batches, desc=description, leave=False, total=_len(batches),
-                               disable=None if progress else True):
-        points, labels = points.to(device=device, dtype=_dtype(model)), labels.to(device)
-        logits, transform = predict_logits(model, points, votes)
-        loss, _ = classification_loss(logits, labels, transform, reg_weight)
-        confusion.update(logits, labels, loss.item() * labels.shape[0])
-    return confusion
-
-
-def _len(batches: Iterable) -> int | None:
+def batch_count(batches: Iterable) -> int | None:
+    """``len(batches)`` where the loader has one (a progress bar's total), else None."""
     try:
         return len(batches)  # type: ignore[arg-type]
     except TypeError:
         return None
 
 
-def _dtype(model: nn.Module) -> torch.dtype:
+def model_dtype(model: nn.Module) -> torch.dtype:
     """The floating-point type of the model's parameters (float32, or float64 with train.precision)."""
     return next(model.parameters()).dtype

@@ -8,7 +8,7 @@ and reported as medians:
   timed at start and once per round; fractions are of the larger median;
 - per variant and form (``fast`` / ``plain``): training-step samples/s (forward, cross-entropy +
   orthogonality regulariser, backward, Adam step), eval samples/s at the batch size and latency at
-  batch 1 (under ``torch.no_grad()``), multiply-adds per sample (``pointnet.complexity``), achieved
+  batch 1 (under ``torch.no_grad()``), multiply-adds per sample (``pointnet.nn.complexity``), achieved
   GFLOP/s counted the canonical way (a training step = 3 x forward multiply-adds x 2 FLOP; the
   fused fast path executes fewer, shown as ``exec``), and the fraction of the matmul peak;
 - peak memory: each candidate's training step rerun in a fresh subprocess that reads its own
@@ -16,7 +16,7 @@ and reported as medians:
   first step (model, optimiser and inputs already built);
 - the canonical form (``conv1d``, plain) once more with glibc's default malloc, in a subprocess;
 - the data pipeline (``pointnet.data``): meshes/s to prepare, samples/s from the cache, and the
-  data share of a training epoch run by ``pointnet.engine.train_one_epoch``.
+  data share of a training epoch run by ``pointnet.training.epoch.train_one_epoch``.
 """
 from __future__ import annotations
 
@@ -30,16 +30,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pointnet.complexity import multiply_adds_per_sample
-from pointnet.losses import classification_loss
-from pointnet.model import PointNet
-from pointnet.runtime import set_threads, tune_malloc
+from pointnet.nn.complexity import multiply_adds_per_sample
+from pointnet.nn.losses import classification_loss
+from pointnet.nn.model import PointNet
+from pointnet.training.runtime import set_threads, tune_malloc
 
 CANONICAL = ("conv1d", "plain")
 NUM_CLASSES = 40
@@ -86,7 +86,7 @@ def matmul_probes(batch: int, points: int, square: int) -> dict[str, tuple[Calla
 def training_step(model: PointNet, points: torch.Tensor, labels: torch.Tensor,
                   run: Callable | None = None) -> Callable[[], None]:
     """Forward (through ``run``, e.g. a compiled model; default ``model``), loss + regulariser,
-    backward, Adam step, as ``pointnet.engine`` trains."""
+    backward, Adam step, as ``pointnet.training.epoch`` trains."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     run = model if run is None else run
 
@@ -234,7 +234,7 @@ def probe(args: argparse.Namespace) -> dict:
 def run_probe(args: argparse.Namespace, variant: str, form: str, batch: int, malloc: str = "tuned",
               steps: int = 1) -> dict:
     """``probe`` in a child process with the same thread count; glibc ``MALLOC_*`` variables removed."""
-    command = [sys.executable, "-m", "pointnet.benchmark", "--probe", f"{variant}:{form}:{batch}",
+    command = [sys.executable, "-m", "pointnet.apps.benchmark", "--probe", f"{variant}:{form}:{batch}",
                "--probe-malloc", malloc, "--probe-steps", str(steps), "--points", str(args.points),
                "--threads", str(torch.get_num_threads())]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
@@ -256,10 +256,10 @@ def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
     so it needs no download; the default data set's preparation time is extrapolated from the rate.
     """
     try:
-        from pointnet.batching import make_loader
+        from pointnet.training.batching import make_loader
         from pointnet.data import Augmentation, PointCloudDataset, generate_synthetic, load_split
         from pointnet.data.synthetic import SYNTHETIC_CLASSES
-        from pointnet.engine import train_one_epoch
+        from pointnet.training.epoch import train_one_epoch
     except ImportError as error:  # the data package is developed in parallel
         return {"skipped": f"pointnet.data not available ({error})"}
     per_class = args.data_per_class

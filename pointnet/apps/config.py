@@ -2,8 +2,9 @@
 
 Hydra merges the YAML files under ``configs/`` into these dataclasses, so a misspelt key or a value of
 the wrong type is refused by OmegaConf; ``validate`` then checks values (ranges, names, folders)
-before any work starts and names the offending key. Code below the entry points receives plain
-values taken from here, never the config object.
+before any work starts and names the offending key. The ``train``, ``optimizer`` and ``scheduler``
+groups are the training layer's own settings classes (``pointnet.training.settings``); code below
+the apps receives plain values or instances of those classes, never the config object.
 """
 from __future__ import annotations
 
@@ -14,22 +15,16 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from pointnet.data import FORMATS
-from pointnet.launch import register_resolvers
-from pointnet.optim import OPTIMIZERS, SCHEDULERS
-from pointnet.shared_mlp import SHARED_MLPS
+from pointnet.apps.launch import register_resolvers
+from pointnet.errors import ConfigError
+from pointnet.training.batching import BATCH_SCOPES
+from pointnet.training.distributed import DIST_BACKENDS
+from pointnet.training.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
+from pointnet.nn.shared_mlp import SHARED_MLPS
 
 PRECISIONS = ("float32", "float64")
-DIST_BACKENDS = ("auto", "gloo", "nccl")
-BATCH_SCOPES = ("global", "per_rank")
 LR_SCALINGS = ("none", "linear")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message starts with the key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
 
 
 @dataclass
@@ -79,65 +74,6 @@ class DataConfig:
 
 
 @dataclass
-class OptimizerConfig:
-    name: str = "adam"
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = "step"
-    step_size: int = 20
-    gamma: float = 0.5
-    min_lr: float = 1e-5
-
-
-@dataclass
-class BatchNormMomentumConfig:
-    """PyTorch BN momentum ``max(minimum, start * decay ** (epoch // step_size))``: the original's 0.5 -> 0.01."""
-
-    start: float = 0.5
-    decay: float = 0.5
-    step_size: int = 20
-    minimum: float = 0.01
-
-
-@dataclass
-class DistributedConfig:
-    """DistributedDataParallel under torchrun (ignored by a plain single-process run).
-
-    ``batch_scope``: ``global`` splits ``train.batch_size`` over the ranks (same optimisation as one
-    process), ``per_rank`` gives every rank ``train.batch_size`` (global batch grows with the ranks).
-    ``lr_scaling``: ``linear`` multiplies ``train.lr`` by global batch / ``train.batch_size``; ``none`` keeps it.
-    """
-
-    backend: str = "auto"
-    sync_batchnorm: bool = False
-    timeout_s: float = 300.0
-    prepare_timeout_s: float = 3600.0
-    batch_scope: str = "global"
-    lr_scaling: str = "none"
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 25
-    batch_size: int = 32
-    lr: float = 1e-3
-    reg_weight: float = 0.001
-    bn_momentum: BatchNormMomentumConfig = field(default_factory=BatchNormMomentumConfig)
-    num_workers: int = 0
-    threads: Optional[int] = None
-    device: str = "auto"
-    compile: bool = False
-    precision: str = "float32"
-    log_every: int = 10
-    num_clouds: int = 4
-    distributed: DistributedConfig = field(default_factory=DistributedConfig)
-
-
-@dataclass
 class EvalConfig:
     split: str = "test"
     batch_size: int = 32
@@ -150,9 +86,9 @@ class EvalConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     resume: Any = False

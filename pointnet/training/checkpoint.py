@@ -1,7 +1,7 @@
 """Checkpoints: written atomically, holding plain types only, loaded with ``weights_only=True``.
 
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts: the model's ``state_dict``
-(variant-agnostic, see ``pointnet.shared_mlp``), optimiser and scheduler states, RNG states, the
+(variant-agnostic, see ``pointnet.nn.shared_mlp``), optimiser and scheduler states, RNG states, the
 resolved config as a plain container, and progress counters. No pickled classes, so
 ``torch.load(..., weights_only=True)`` reads it and a checkpoint can never run code.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from pointnet.data.atomic import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -25,17 +26,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     A crash mid-write leaves the previous checkpoint intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: torch.save({"format_version": FORMAT_VERSION, **state}, file))
     return path
 
 

@@ -1,0 +1,80 @@
+"""A training run's settings as plain dataclasses, owned by the code that reads them.
+
+The apps' config schema (``pointnet.apps.config``) is built from these same classes, so a YAML key
+and the field the loop reads are one definition; the apps hand the loop ``OmegaConf.to_object`` of
+their config, real instances of these classes, never a config object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class BatchNormMomentum:
+    """PyTorch BN momentum ``max(minimum, start * decay ** (epoch // step_size))``: the original's 0.5 -> 0.01."""
+
+    start: float = 0.5
+    decay: float = 0.5
+    step_size: int = 20
+    minimum: float = 0.01
+
+
+@dataclass
+class DistributedSettings:
+    """DistributedDataParallel under torchrun (ignored by a plain single-process run).
+
+    ``batch_scope``: ``global`` splits ``train.batch_size`` over the ranks (same optimisation as one
+    process), ``per_rank`` gives every rank ``train.batch_size`` (global batch grows with the ranks).
+    ``lr_scaling``: ``linear`` multiplies ``train.lr`` by global batch / ``train.batch_size``; ``none`` keeps it.
+    """
+
+    backend: str = "auto"
+    sync_batchnorm: bool = False
+    timeout_s: float = 300.0
+    prepare_timeout_s: float = 3600.0
+    batch_scope: str = "global"
+    lr_scaling: str = "none"
+
+
+@dataclass
+class OptimizerSettings:
+    name: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+
+
+@dataclass
+class SchedulerSettings:
+    name: str = "step"
+    step_size: int = 20
+    gamma: float = 0.5
+    min_lr: float = 1e-5
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 25
+    batch_size: int = 32
+    lr: float = 1e-3
+    reg_weight: float = 0.001
+    bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
+    num_workers: int = 0
+    threads: Optional[int] = None
+    device: str = "auto"
+    compile: bool = False
+    precision: str = "float32"
+    log_every: int = 10
+    num_clouds: int = 4
+    distributed: DistributedSettings = field(default_factory=DistributedSettings)
+
+
+@dataclass
+class Recipe:
+    """Everything the loop needs besides data and model: how to train, optimise, schedule and evaluate."""
+
+    train: TrainSettings
+    optimizer: OptimizerSettings
+    scheduler: SchedulerSettings
+    seed: int = 0
+    eval_batch_size: int = 32

@@ -1,0 +1,117 @@
+"""What a training run saves and restores: model, optimiser, schedule, RNG and progress counters.
+
+``TrainingState`` is the run's memory. ``checkpoint()`` is a dict of plain types (see
+``pointnet.training.checkpoint``), so a run resumes exactly from any ``last.pt``, under any world
+size, and a checkpoint loads anywhere with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pointnet.nn.model import PointNet
+from pointnet.training import distributed as dist
+from pointnet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from pointnet.training.optim import build_optimizer, build_scheduler
+from pointnet.training.settings import Recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Where a run stands: ``epoch`` in progress (0-based) and batches of it already done."""
+
+    epoch: int = 0
+    batch: int = 0
+    global_step: int = 0
+    best_val: tuple[float, float] = (-1.0, float("-inf"))  # (val acc, -val loss): higher is better
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def scaled_lr(lr: float, scaling: str, global_batch: int, batch_size: int) -> float:
+    """``train.lr`` under ``train.distributed.lr_scaling``: ``linear`` scales it by global batch / ``batch_size``."""
+    return lr * global_batch / batch_size if scaling == "linear" else lr
+
+
+class TrainingState:
+    """The model, its optimiser and schedule, and the progress counters of one run.
+
+    ``config`` is the run's resolved config as a plain dict, stored in every checkpoint so that
+    eval, predict and resume know what was trained.
+    """
+
+    def __init__(self, model_args: dict[str, Any], classes: list[str], recipe: Recipe, global_batch: int,
+                 device: torch.device, config: dict[str, Any]) -> None:
+        t, d = recipe.train, recipe.train.distributed
+        self.model_args, self.classes, self.config = model_args, list(classes), config
+        self.base_lr, self.global_batch, self.world_size = t.lr, global_batch, dist.world_size()
+        self.lr = scaled_lr(t.lr, d.lr_scaling, global_batch, t.batch_size)
+        self.model = PointNet(**model_args).to(device=device, dtype=getattr(torch, t.precision))
+        if d.sync_batchnorm and dist.active():
+            dist.use_sync_batchnorm(self.model)
+            self.model.fast = False  # the fused fast path computes BatchNorm statistics itself, per rank
+        o, s = recipe.optimizer, recipe.scheduler
+        self.optimizer = build_optimizer(o.name, self.model.parameters(), self.lr, o.weight_decay, o.momentum)
+        self.scheduler = build_scheduler(s.name, self.optimizer, t.epochs, s.step_size, s.gamma, s.min_lr)
+        self.progress = Progress()
+
+    def checkpoint(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "model": self.model.state_dict(),
+            "model_args": self.model_args,
+            "classes": self.classes,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "progress": {"epoch": p.epoch, "batch": p.batch, "global_step": p.global_step,
+                         "best_val": list(p.best_val), "history": p.history,
+                         "global_batch": self.global_batch, "lr_factor": self.lr / self.base_lr,
+                         "world_size": self.world_size},
+            "config": self.config,
+        }
+
+    def save(self, path: Path) -> Path:
+        """Write a checkpoint (rank 0 only: every rank holds the same weights)."""
+        return save_checkpoint(self.checkpoint(), path) if dist.rank() == 0 else path
+
+    def restore(self, path: Path) -> None:
+        """Continue from ``path`` (read by rank 0, sent to the others), under any world size.
+
+        With another global batch than the checkpoint's (``batch_scope=per_rank`` and another world
+        size), the done part of the epoch is converted to whole batches of the new size, rounding
+        down (a few shapes may be seen twice), and a linearly scaled learning rate is rescaled.
+        """
+        state = dist.on_main(load_checkpoint, path)
+        if state["classes"] != self.classes:
+            raise ValueError(f"{path}: trained on classes {state['classes']}, data has {self.classes}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        p = state["progress"]
+        batch = p["batch"] * p.get("global_batch", self.global_batch) // self.global_batch
+        self.progress = Progress(p["epoch"], batch, p["global_step"], tuple(p["best_val"]), p["history"])
+        factor = self.lr / self.base_lr
+        self.rescale_lr(factor / p.get("lr_factor", factor))
+        log.info("resumed from %s at epoch %d, batch %d (saved by %d rank(s), now %d)", path, p["epoch"] + 1,
+                 batch, p.get("world_size", 1), self.world_size)
+
+    def rescale_lr(self, factor: float) -> None:
+        """Multiply the learning rate (current, initial and the scheduler's base) by ``factor``.
+
+        Training reads the rate from the optimiser's groups; the scheduler's ``get_last_lr()``
+        catches up at its next ``step()``.
+        """
+        if factor == 1.0:
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+            if "initial_lr" in group:
+                group["initial_lr"] *= factor
+        self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
