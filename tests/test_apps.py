@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pointnet.evaluate import evaluate_checkpoint
-from pointnet.predict import predict_files
-from tests.conftest import compose
+from pointnet.apps.evaluate import evaluate_checkpoint
+from pointnet.apps.predict import predict_files
+from tests.helpers import compose
 
 BIN = Path(sys.executable).parent
 
@@ -50,7 +50,7 @@ def test_eval_counts_every_test_shape_and_votes_rotate(trained_run, tmp_path, ti
 
 
 def test_eval_without_checkpoint_names_the_key(tmp_path):
-    from pointnet.config import ConfigError
+    from pointnet.apps.config import ConfigError
 
     with pytest.raises(ConfigError, match="^checkpoint: required"):
         evaluate_checkpoint(compose("eval"), tmp_path, overrides=[])
@@ -72,8 +72,8 @@ def test_predict_mesh_and_point_files(trained_run, tmp_path, tiny_data):
 
 
 def test_critical_points_decide_the_global_feature(trained_run):
-    from pointnet.apps import model_from_checkpoint
-    from pointnet.critical_points import critical_point_indices
+    from pointnet.apps.common import model_from_checkpoint
+    from pointnet.reporting.critical_points import critical_point_indices
 
     model, _ = model_from_checkpoint(compose("eval", [f"checkpoint={trained_run / 'last.pt'}"]), [])
     points = torch.randn(200, 3)

@@ -1,7 +1,7 @@
 """The benchmark runs end to end on tiny shapes and reports what it claims (not how fast)."""
 import json
 
-from pointnet import benchmark
+from pointnet.apps import benchmark
 
 TINY = ["--batch-size", "4", "--points", "32", "--repeats", "1", "--loop-repeats", "1", "--square", "256",
         "--data-seconds", "0.1", "--quiet"]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pointnet.compare import load_sweep, markdown_table
+from pointnet.reporting.compare import load_sweep, markdown_table
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,8 @@
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from pointnet.config import ConfigError, validate
-from tests.conftest import compose
+from pointnet.apps.config import ConfigError, validate
+from tests.helpers import compose
 
 
 def test_defaults_follow_the_paper():
@@ -60,4 +60,4 @@ def test_types_and_unknown_keys_are_refused_by_the_schema():
     assert "could not be converted to Integer" in str(bad_type.value.__cause__)
     with pytest.raises(ConfigCompositionException, match="train.epoch=3") as unknown:
         compose(overrides=["train.epoch=3"])
-    assert "Key 'epoch' not in 'TrainConfig'" in str(unknown.value.__cause__)
+    assert "Key 'epoch' not in 'TrainSettings'" in str(unknown.value.__cause__)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pointnet.data.cache as cache_module
-import pointnet.data.splits as splits
+import pointnet.data.load as splits
 from pointnet.data import DatasetError, load_split
 from pointnet.data.cache import SplitCache
 

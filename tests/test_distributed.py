@@ -5,7 +5,6 @@ Spawned workers import this module: the heavy training modules are imported insi
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,30 +16,24 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from pointnet import distributed as dist
-from pointnet.batching import EpochBatchSampler, make_loader, split_batch
-from pointnet.checkpoint import load_checkpoint
-from pointnet.config import ConfigError
-from pointnet.launch import launch_timestamp, process_start_time, rank_suffix, rank_zero_only
-from pointnet.model import PointNet
-from tests.conftest import compose, tiny_overrides
+from pointnet.training import distributed as dist
+from pointnet.training.batching import EpochBatchSampler, make_loader, split_batch
+from pointnet.training.checkpoint import load_checkpoint
+from pointnet.apps.config import ConfigError
+from pointnet.apps.launch import launch_timestamp, process_start_time, rank_suffix, rank_zero_only
+from pointnet.nn.model import PointNet
+from tests.helpers import free_port, compose, tiny_overrides
 
 BIN = Path(sys.executable).parent
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tiny_data, tmp_path_factory):
-    """A 2-rank torchrun run of ``python -m pointnet.train`` with Hydra's default run dir."""
+    """A 2-rank torchrun run of ``python -m pointnet.apps.train`` with Hydra's default run dir."""
     cwd = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, **WORKER_ENV}
-    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "pointnet.train",
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "pointnet.apps.train",
                *tiny_overrides(tiny_data, "train.batch_size=8")]
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -63,7 +56,7 @@ def test_two_ranks_write_one_run_dir_from_rank_zero(ddp_run):
 
 
 def test_distributed_test_metrics_equal_a_single_process_evaluation(ddp_run, tmp_path, tiny_data):
-    from pointnet.evaluate import evaluate_checkpoint
+    from pointnet.apps.evaluate import evaluate_checkpoint
 
     run = next((ddp_run[0] / "outputs").glob("*/*"))
     saved = json.loads((run / "metrics.json").read_text())
@@ -85,7 +78,7 @@ def test_ddp_checkpoint_has_no_module_prefix_and_loads_into_any_variant(ddp_run)
 
 
 def test_single_process_resumes_a_two_rank_checkpoint(ddp_run, tiny_data, tmp_path):
-    from pointnet.train import train
+    from pointnet.apps.train import train
 
     run = next((ddp_run[0] / "outputs").glob("*/*"))
     out = tmp_path / "outputs" / "day" / "more"
@@ -119,7 +112,7 @@ def step_data() -> TensorDataset:
 
 
 def one_step(model: nn.Module, trained: nn.Module, batch_size: int, **shard) -> None:
-    from pointnet.engine import train_one_epoch
+    from pointnet.training.epoch import train_one_epoch
 
     first = next(iter(make_loader(step_data(), batch_size, train=True, seed=3, **shard)))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -184,10 +177,11 @@ def test_one_ddp_step_equals_one_single_process_step_and_a_hung_rank_times_out(t
 
 def dying_worker(rank: int, world: int, port: int, cfg, run_dir: str) -> None:
     """Train ``cfg``; rank 1 exits at its first step of epoch 2."""
-    import pointnet.train as train_module
+    import pointnet.apps.train as train_module
+    import pointnet.training.loop as loop_module
 
     torchrun_env(rank, world, port)
-    original, epochs = train_module.train_one_epoch, []
+    original, epochs = loop_module.train_one_epoch, []
 
     def failing(*args, on_step, **kwargs):
         epochs.append(1)
@@ -200,7 +194,7 @@ def dying_worker(rank: int, world: int, port: int, cfg, run_dir: str) -> None:
         return original(*args, on_step=step, **kwargs)
 
     if rank == 1:
-        train_module.train_one_epoch = failing
+        loop_module.train_one_epoch = failing
     try:
         train_module.train(cfg, run_dir=run_dir)
         report = {"error": None}
@@ -231,7 +225,7 @@ def test_a_dead_rank_ends_the_others_with_a_clear_error_and_an_intact_checkpoint
 
 
 def test_sync_batchnorm_on_cpu_is_refused_before_work_naming_the_key(tiny_data, tmp_path):
-    from pointnet.train import train
+    from pointnet.apps.train import train
 
     cfg = compose(overrides=tiny_overrides(tiny_data, "train.distributed.sync_batchnorm=true"))
     with pytest.raises(ConfigError, match="^train.distributed.sync_batchnorm: .*nccl"):
@@ -240,7 +234,7 @@ def test_sync_batchnorm_on_cpu_is_refused_before_work_naming_the_key(tiny_data, 
 
 
 def test_a_global_batch_that_does_not_split_is_refused_naming_the_key(tiny_data, tmp_path, monkeypatch):
-    from pointnet.train import train
+    from pointnet.apps.train import train
 
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "3")

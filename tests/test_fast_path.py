@@ -10,31 +10,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pointnet import PointNet, fused
-from pointnet.losses import classification_loss
-from pointnet.shared_mlp import SHARED_MLPS
+from pointnet import PointNet
+from pointnet.nn import fused
+from pointnet.nn.losses import classification_loss
+from tests.helpers import twin_mlps, twin_pointnets
 
 F64 = dict(rtol=1e-12, atol=1e-12)
 FAST_VARIANTS = ("linear", "conv1d")
 
 
-def randomise(module: torch.nn.Module, negative_scales: bool = True) -> None:
-    """Non-trivial BatchNorm parameters and statistics; some negative scales (the max becomes a min)."""
-    low = -1.5 if negative_scales else 0.5
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.weight.uniform_(low, 1.5), m.bias.uniform_(-0.3, 0.3)
-                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
-
-
 def mlp_pair(variant: str, channels, **kw):
-    """(fast, plain) shared MLPs of one variant with the same float64 weights."""
-    fast = SHARED_MLPS[variant](channels, fast=True, **kw).double()
-    randomise(fast)
-    plain = SHARED_MLPS[variant](channels, fast=False, **kw).double()
-    plain.load_state_dict(fast.state_dict(), strict=True)
-    return fast, plain
+    """(fast, plain) shared MLPs of one variant with the same float64 weights, some BN scales negative."""
+    return twin_mlps(dict(shared_mlp=variant, fast=True, **kw), dict(shared_mlp=variant, fast=False, **kw),
+                     channels, negative_scales=True)
 
 
 def assert_same_step(fast, plain, run, x: torch.Tensor) -> None:
@@ -131,7 +119,7 @@ def test_fast_path_really_runs_the_fused_kernels(monkeypatch):
         return eval_kernel(*args)
 
     monkeypatch.setattr(fused.PooledLinearBatchNormReLU, "apply", counting_train)
-    monkeypatch.setattr("pointnet.fast_path.pooled_eval", counting_eval)
+    monkeypatch.setattr("pointnet.nn.fast_path.pooled_eval", counting_eval)
     model = PointNet(4, shared_mlp="conv1d")
     pts = torch.randn(2, 16, 3)
     model(pts)
@@ -141,14 +129,8 @@ def test_fast_path_really_runs_the_fused_kernels(monkeypatch):
 
 
 def model_pair(variant: str, plain_variant: str | None = None):
-    fast = PointNet(7, shared_mlp=variant, fast=True, dropout=0.0).double()
-    randomise(fast)
-    with torch.no_grad():
-        fast.input_tnet.out.weight.normal_(0, 0.01)
-        fast.feature_tnet.out.weight.normal_(0, 0.01)
-    plain = PointNet(7, shared_mlp=plain_variant or variant, fast=False, dropout=0.0).double()
-    plain.load_state_dict(fast.state_dict(), strict=True)
-    return fast, plain
+    return twin_pointnets(dict(shared_mlp=variant, fast=True, dropout=0.0),
+                          dict(shared_mlp=plain_variant or variant, fast=False, dropout=0.0), negative_scales=True)
 
 
 @pytest.mark.parametrize("variant,plain_variant", [("linear", "linear"), ("conv1d", "conv1d"), ("linear", "conv1d")])

@@ -1,4 +1,4 @@
-"""Fully connected layers as convolutions on images (``pointnet.fc_as_conv``): same weights, same outputs.
+"""Fully connected layers as convolutions on images (``pointnet.explain.fc_as_conv``): same weights, same outputs.
 
 Tolerances: float64 agrees to 1e-12. float32 uses rtol=atol=1e-5, because the Linear (one GEMM), the
 convolutions (im2col/oneDNN kernels) and the sum-first form add the same products in different orders,
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from pointnet import fc_as_conv as fc
+from pointnet.explain import fc_as_conv as fc
 
 F64 = dict(rtol=1e-12, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-5)

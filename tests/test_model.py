@@ -9,31 +9,15 @@ import pytest
 import torch
 
 from pointnet import PointNet
-from pointnet.complexity import count_parameters, multiply_adds_per_sample
-from pointnet.losses import classification_loss, orthogonality_loss
-from tests.conftest import VARIANT_PAIRS, VARIANTS
+from pointnet.nn.complexity import count_parameters, multiply_adds_per_sample
+from pointnet.nn.losses import classification_loss, orthogonality_loss
+from tests.helpers import VARIANT_PAIRS, VARIANTS, randomise_batchnorm, twin_pointnets
 
 F64 = dict(rtol=1e-12, atol=1e-12)
 
 
-def randomise_batchnorm(model: torch.nn.Module) -> None:
-    """Non-trivial BN affine parameters and running statistics, so eval mode is a real test."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.3, 0.3)
-                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
-
-
 def twins(a, b, dtype=torch.float64, **kw):
-    first = PointNet(7, shared_mlp=a, **kw).to(dtype)
-    randomise_batchnorm(first)
-    with torch.no_grad():  # move the T-Nets away from the identity so they take part
-        first.input_tnet.out.weight.normal_(0, 0.01)
-        first.feature_tnet.out.weight.normal_(0, 0.01)
-    second = PointNet(7, shared_mlp=b, **kw).to(dtype)
-    second.load_state_dict(first.state_dict(), strict=True)
-    return first, second
+    return twin_pointnets(dict(shared_mlp=a, **kw), dict(shared_mlp=b, **kw), dtype)
 
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)

@@ -3,7 +3,7 @@ import platform
 
 import torch
 
-from pointnet.runtime import set_threads, tune_malloc
+from pointnet.training.runtime import set_threads, tune_malloc
 
 
 def test_tune_malloc_applies_on_glibc_and_is_idempotent():

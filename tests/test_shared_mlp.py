@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pointnet.shared_mlp import SHARED_MLPS, shared_mlp_class
-from tests.conftest import VARIANT_PAIRS, VARIANTS
+from pointnet.nn.shared_mlp import SHARED_MLPS, shared_mlp_class
+from tests.helpers import VARIANT_PAIRS, VARIANTS, twin_mlps
 
 F64 = dict(rtol=1e-12, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-5)
@@ -19,15 +19,7 @@ F32 = dict(rtol=1e-5, atol=1e-5)
 def twins(a: str, b: str, channels, dtype=torch.float64, **kw):
     """Two variants holding the same weights (b loads a's state_dict strictly); ``fast`` in ``kw``
     applies to both (the loop variant has one form)."""
-    first = SHARED_MLPS[a](channels, **kw).to(dtype)
-    with torch.no_grad():
-        for layer in first.layers:
-            if layer.bn is not None:  # non-trivial affine BN so its parameters matter
-                layer.bn.weight.uniform_(0.5, 1.5)
-                layer.bn.bias.uniform_(-0.5, 0.5)
-    second = SHARED_MLPS[b](channels, **kw).to(dtype)
-    second.load_state_dict(first.state_dict(), strict=True)
-    return first, second
+    return twin_mlps(dict(shared_mlp=a, **kw), dict(shared_mlp=b, **kw), channels, dtype)
 
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)

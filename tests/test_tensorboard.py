@@ -1,6 +1,5 @@
 """What a run writes to TensorBoard, read back with TensorBoard's own reader and its HTTP server."""
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -9,6 +8,8 @@ import urllib.request
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.helpers import free_port
 
 
 
@@ -34,12 +35,6 @@ def test_hparams_are_recorded_in_the_same_run(trained_run):
     plugins = acc.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugins and "_hparams_/experiment" in plugins
     assert "hparam/test/acc" in acc.Tags()["scalars"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_real_tensorboard_server_serves_a_scalar(trained_run):

@@ -4,11 +4,11 @@ import json
 import pytest
 import torch
 
-from pointnet import engine
-from pointnet.checkpoint import load_checkpoint
-from pointnet.engine import NonFiniteLossError
-from pointnet.train import train
-from tests.conftest import compose, tiny_overrides
+from pointnet.training import epoch as engine
+from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.epoch import NonFiniteLossError
+from pointnet.apps.train import train
+from tests.helpers import compose, tiny_overrides
 
 
 def run(tiny_data, tmp_path, name, *extra):
@@ -76,31 +76,31 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
                 raise KeyboardInterrupt
         return original(*args, on_step=step, **kwargs)
 
-    monkeypatch.setattr("pointnet.train.train_one_epoch", interrupted)
+    monkeypatch.setattr("pointnet.training.loop.train_one_epoch", interrupted)
     metrics, part = run(tiny_data, tmp_path, "part")
     assert metrics == {}
     state = load_checkpoint(part / "last.pt")
     assert (state["progress"]["epoch"], state["progress"]["batch"]) == (0, 3)
-    monkeypatch.setattr("pointnet.train.train_one_epoch", original)
+    monkeypatch.setattr("pointnet.training.loop.train_one_epoch", original)
     run(tiny_data, tmp_path, "again", f"resume={part}")
     assert same_weights(full / "last.pt", part / "last.pt")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
-    from pointnet.train import Run
+    from pointnet.training.state import TrainingState
 
-    original_loss, original_save = engine.classification_loss, Run.save
+    original_loss, original_save = engine.classification_loss, TrainingState.save
     poison = {"on": False}
 
-    def save(self, name="last.pt"):
+    def save(self, path):
         poison["on"] = True  # from the end of epoch 1 on, every loss is NaN
-        return original_save(self, name)
+        return original_save(self, path)
 
     def poisoned(*args, **kwargs):
         loss, reg = original_loss(*args, **kwargs)
         return (loss * float("nan") if poison["on"] else loss), reg
 
-    monkeypatch.setattr(Run, "save", save)
+    monkeypatch.setattr(TrainingState, "save", save)
     monkeypatch.setattr(engine, "classification_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match="loss became nan"):
         run(tiny_data, tmp_path, "nan")
