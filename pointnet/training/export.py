@@ -89,8 +89,7 @@ def export_onnx(model: PointNet, classes: list[str], prep: Preprocessing, path: 
 
     with torch.no_grad():
         program = torch.onnx.export(inference_model(model), _example(prep), dynamo=True, external_data=False,
-                                    input_names=["points"], output_names=["logits"],
-                                    dynamic_shapes=_dynamic_shapes())
+                                    input_names=["points"], output_names=["logits"], dynamic_shapes=_dynamic_shapes())
     proto = program.model_proto
     for key, value in metadata(classes, prep, model.shared_mlp).items():
         proto.metadata_props.add(key=key, value=value)
