@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from pointnet import Classifier
+from pointnet import Classifier, PointNet
 from pointnet.training.export import METADATA_FILE, export_model, inference_model
 from tests.helpers import randomise_batchnorm
 
@@ -56,6 +56,15 @@ def test_the_inference_graph_has_no_batchnorm_and_computes_eval_logits(classifie
     points = torch.randn(3, 300, 3)
     with torch.no_grad():
         assert relative_gap(graph(points).numpy(), eval_logits(classifier, points)) < TOLERANCE
+
+
+@pytest.mark.parametrize("transforms", [(False, False), (True, False), (False, True)])
+def test_folding_keeps_models_without_transforms_exact(transforms):
+    model = PointNet(5, input_transform=transforms[0], feature_transform=transforms[1]).eval()
+    randomise_batchnorm(model, negative_scales=True)
+    points = torch.randn(2, 50, 3)
+    with torch.no_grad():
+        assert relative_gap(inference_model(model)(points).numpy(), model(points)[0]) < TOLERANCE
 
 
 @pytest.mark.parametrize("batch,points", SHAPES)
