@@ -9,7 +9,8 @@ The package is laid out in layers; each imports only those listed before it:
 - :mod:`pointnet.apps`: the console entry points, the config schema and its validation (the only Hydra user);
 - :mod:`pointnet.explain`: the seed's image equivalences (fully connected layers as convolutions).
 
-:mod:`pointnet.errors` holds the one error type all layers share.
+:mod:`pointnet.errors` holds the one error type all layers share. ``pointnet.Classifier`` is a trained
+model as an inference API (``Classifier.from_checkpoint(path).predict(inputs)``).
 """
 from importlib.metadata import PackageNotFoundError, version
 
@@ -17,10 +18,11 @@ from pointnet.data.load import load_split
 from pointnet.nn.losses import orthogonality_loss
 from pointnet.nn.model import PointNet
 from pointnet.nn.shared_mlp import SHARED_MLPS
+from pointnet.training.inference import Classifier
 
 try:
     __version__ = version("pointnet")
 except PackageNotFoundError:  # a source checkout that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["PointNet", "SHARED_MLPS", "__version__", "load_split", "orthogonality_loss"]
+__all__ = ["Classifier", "PointNet", "SHARED_MLPS", "__version__", "load_split", "orthogonality_loss"]

@@ -65,7 +65,7 @@ def test_predict_mesh_and_point_files(trained_run, tmp_path, tiny_data):
     cfg = compose("predict", [f"checkpoint={trained_run / 'last.pt'}", f"files=[{mesh},{cloud},{broken}]", "eval.top_k=3"])
     results = predict_files(cfg, tmp_path, overrides=[])
     assert [len(r.get("top_k", [])) for r in results] == [3, 3, 0]
-    probs = [p for _, p in results[0]["top_k"]]
+    probs = [t["probability"] for t in results[0]["top_k"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     assert str(broken) in results[2]["error"]
     assert json.loads((tmp_path / "predictions.json").read_text()) == json.loads(json.dumps(results))

@@ -92,7 +92,8 @@ def test_importing_every_module_leaves_matplotlibs_backend_alone():
 
 
 def test_the_public_api():
-    assert set(pointnet.__all__) == {"PointNet", "SHARED_MLPS", "__version__", "load_split", "orthogonality_loss"}
+    assert set(pointnet.__all__) == {"Classifier", "PointNet", "SHARED_MLPS", "__version__", "load_split",
+                                     "orthogonality_loss"}
     assert sorted(pointnet.SHARED_MLPS) == ["conv1d", "linear", "loop"]
     with pytest.raises(TypeError):
         pointnet.SHARED_MLPS["mine"] = object  # read-only: the registry is the code's, not a global to patch

@@ -17,6 +17,7 @@ from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validat
 from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
+from pointnet.training.inference import model_from_state
 from pointnet.training.runtime import set_threads, tune_malloc
 
 
@@ -34,15 +35,11 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     if not cfg.checkpoint:
         raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
     state = load_checkpoint(Path(cfg.checkpoint))
-    args = dict(state["model_args"])
-    if _typed(overrides, "model/shared_mlp="):
-        args["shared_mlp"] = cfg.model.shared_mlp
+    changes = {"shared_mlp": cfg.model.shared_mlp} if _typed(overrides, "model/shared_mlp=") else {}
     for override in _typed(overrides, "model."):
         key = override.split("=", 1)[0].split(".", 1)[1]
-        args[key] = cfg.model[key]
-    model = PointNet(**args)
-    model.load_state_dict(state["model"], strict=True)
-    return model.eval(), state
+        changes[key] = cfg.model[key]
+    return model_from_state(state, **changes), state
 
 
 def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[PointNet, dict[str, Any], DictConfig]:

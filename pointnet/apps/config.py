@@ -17,9 +17,11 @@ from hydra.core.config_store import ConfigStore
 from pointnet.data import FORMATS
 from pointnet.apps.launch import register_resolvers
 from pointnet.errors import ConfigError
+from pointnet.reporting.predictions import PREDICTION_FORMATS
 from pointnet.training.batching import BATCH_SCOPES
 from pointnet.training.distributed import DIST_BACKENDS
 from pointnet.training.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+from pointnet.training.export import EXPORT_FORMATS
 from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
 from pointnet.nn.shared_mlp import SHARED_MLPS
 
@@ -83,6 +85,17 @@ class EvalConfig:
 
 
 @dataclass
+class PredictConfig:
+    format: str = "table"
+
+
+@dataclass
+class ExportConfig:
+    format: str = "onnx"
+    path: Optional[str] = None
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -94,6 +107,8 @@ class Config:
     resume: Any = False
     checkpoint: Optional[str] = None
     files: list[str] = field(default_factory=list)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def register_configs() -> None:
@@ -175,3 +190,13 @@ def validate_distributed(d: Any) -> None:
     _check(d.prepare_timeout_s > 0, "train.distributed.prepare_timeout_s", f"must be > 0, got {d.prepare_timeout_s}")
     _check_choice(d.batch_scope, "train.distributed.batch_scope", BATCH_SCOPES)
     _check_choice(d.lr_scaling, "train.distributed.lr_scaling", LR_SCALINGS)
+
+
+def validate_predict(cfg: Any) -> None:
+    _check_choice(cfg.predict.format, "predict.format", PREDICTION_FORMATS)
+    _check(bool(cfg.files), "files", "give at least one file, folder or glob: 'files=[chair.off,scans/,*.npy]'")
+
+
+def validate_export(cfg: Any) -> None:
+    _check_choice(cfg.export.format, "export.format", EXPORT_FORMATS)
+    _check(bool(cfg.checkpoint), "checkpoint", "required: checkpoint=PATH/TO/best.pt (or last.pt)")

@@ -18,6 +18,7 @@ from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, save_figure
+from pointnet.reporting.model_card import refresh_model_card, results
 from pointnet.apps.config import register_configs, validate_data
 from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
 from pointnet.data import PointCloudDataset
@@ -47,6 +48,9 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
               "mean_class_acc": cm.mean_class_accuracy, "confusion": cm.matrix.tolist(),
               "classes": point_set.classes}
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    refresh_model_card(Path(cfg.checkpoint).parent, state, model, {
+        **results(cm, point_set.classes, out_dir / "confusion.png", Path(cfg.checkpoint).parent),
+        "checkpoint": str(cfg.checkpoint), "split": cfg.eval.split, "votes": cfg.eval.votes})
     log.info("%s on %s (%d shapes, %d vote(s)): accuracy %.4f, mean class accuracy %.4f\n%s",
              model.shared_mlp, cfg.eval.split, cm.total, cfg.eval.votes, cm.accuracy, cm.mean_class_accuracy,
              cm.table(point_set.classes))

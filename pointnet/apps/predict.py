@@ -1,84 +1,75 @@
-"""``pointnet-predict checkpoint=PATH 'files=[a.off,b.npy]'``: top-k classes with probabilities per file.
+"""``pointnet-predict checkpoint=PATH 'files=[a.off,scans/,*.npy]' predict.format=table|json|csv``.
 
-Meshes (``.off .obj .ply .stl``) are read and sampled exactly as data set meshes are (area-weighted,
-z up, unit sphere); point files (``.npy``, or text ``.txt .xyz .csv .pts`` with ``x y z[ ...]`` per
-line, comma or space separated) are rotated to z up and normalised the same way.
+Top-k classes with probabilities per input file, through ``pointnet.Classifier`` with the run's
+preprocessing (``pointnet.data.inputs``): meshes (``.off .obj .ply .stl``) are sampled like data-set
+meshes, point files (``.npy``, or text ``.txt .xyz .csv .pts``) subsampled, turned to z up and
+normalised the same way. Folders (recursively) and globs are expanded.
+
+Predictions go to stdout (``table`` for people, ``json`` lines or ``csv`` for scripts) and to
+``predictions.json`` in the run dir; logs and errors go to stderr. An input that cannot be read
+gets its error in its own record while the others are still predicted, and the exit status is 1.
 """
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import time
 from pathlib import Path
+from typing import Any, TextIO
 
 import hydra
-import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.common import open_checkpoint
-from pointnet.apps.config import ConfigError, register_configs
+from pointnet.apps.config import register_configs, validate_predict
 from pointnet.data import MeshError
-from pointnet.data.meshes import MESH_SUFFIXES
-from pointnet.data.sampling import normalize, sample_mesh_file, to_z_up
-from pointnet.training.evaluation import predict_logits
+from pointnet.data.inputs import Preprocessing, expand_inputs
+from pointnet.reporting.predictions import PREDICTION_FORMATS
+from pointnet.training.inference import Classifier
 
 log = logging.getLogger(__name__)
 register_configs()
 
-POINT_SUFFIXES = (".npy", ".txt", ".xyz", ".csv", ".pts")
 
-
-def load_points(path: Path, num_points: int, up_axis: str, seed: int = 0) -> np.ndarray:
-    """``(n, 3)`` float32 points from a mesh or point file; ``n = num_points`` unless the file has fewer."""
-    suffix = path.suffix.lower()
-    if suffix in MESH_SUFFIXES:
-        return sample_mesh_file(path, path.name, count=num_points, up_axis=up_axis, seed=seed)[:, :3]
-    if suffix not in POINT_SUFFIXES:
-        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {MESH_SUFFIXES + POINT_SUFFIXES}")
+def predict_one(classifier: Classifier, path: Path, top_k: int, votes: int) -> dict[str, Any]:
+    """One input's record: ``path``, ``top_k`` or ``error``, and the seconds it took."""
+    start = time.perf_counter()
     try:
-        raw = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None,
-                                                                 ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read points ({exc})") from exc
-    if raw.ndim != 2 or raw.shape[1] < 3 or len(raw) == 0 or not np.isfinite(raw[:, :3]).all():
-        raise ValueError(f"{path}: expected an (N, 3+) array of finite numbers, got shape {raw.shape}")
-    points = raw[:, :3].astype(np.float32)
-    if len(points) > num_points:
-        points = points[np.random.default_rng(seed).choice(len(points), num_points, replace=False)]
-    return normalize(to_z_up(points, up_axis))
+        prediction = classifier.predict(path, top_k=top_k, votes=votes)[0]
+    except (MeshError, ValueError, OSError) as exc:
+        return {"path": str(path), "error": str(exc), "seconds": time.perf_counter() - start}
+    ranked = [{"label": label, "probability": p} for label, p in prediction.top_k()]
+    return {"path": str(path), "top_k": ranked, "seconds": time.perf_counter() - start}
 
 
-def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
-    values, indices = probabilities.topk(min(k, len(classes)))
-    return [(classes[int(i)], float(v)) for v, i in zip(values, indices)]
-
-
-def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None) -> list[dict]:
-    """Classify each of ``cfg.files``; a file that cannot be read is reported and skipped."""
-    if not cfg.files:
-        raise ConfigError("files", "give at least one file: 'files=[chair.off]'")
+def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None,
+                  out: TextIO | None = None, errors: TextIO | None = None) -> list[dict[str, Any]]:
+    """Classify every input ``cfg.files`` names; writes records to ``out`` and ``predictions.json``."""
+    out, errors = out or sys.stdout, errors or sys.stderr
+    validate_predict(cfg)
     model, state, data = open_checkpoint(cfg, overrides)
-    results = []
-    for name in cfg.files:
-        path = Path(name)
-        try:
-            points = torch.from_numpy(load_points(path, data.num_points, data.up_axis, cfg.seed))
-        except (MeshError, ValueError, OSError) as exc:
-            log.error("skipped %s", exc)
-            results.append({"file": str(path), "error": str(exc)})
-            continue
-        logits, _ = predict_logits(model, points[None], cfg.eval.votes)  # (1, K)
-        ranked = top_k(logits[0].softmax(dim=0), state["classes"], cfg.eval.top_k)
-        results.append({"file": str(path), "top_k": ranked})
-        print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in ranked))
-    Path(out_dir, "predictions.json").write_text(json.dumps(results, indent=2))
-    return results
+    classifier = Classifier(model, state["classes"], Preprocessing(data.num_points, data.up_axis, data.normals),
+                            seed=cfg.seed)
+    writer = PREDICTION_FORMATS[cfg.predict.format](out, errors, cfg.eval.top_k)
+    records = []
+    for path in expand_inputs(list(cfg.files)):
+        records.append(predict_one(classifier, path, cfg.eval.top_k, cfg.eval.votes))
+        writer.write(records[-1])
+    target = Path(out_dir, "predictions.json")
+    target.write_text(json.dumps(records, indent=2))
+    failed = sum("error" in r for r in records)
+    print(f"{len(records) - failed} of {len(records)} input(s) predicted, {failed} failed; wrote {target}",
+          file=errors, flush=True)
+    return records
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    predict_files(cfg, HydraConfig.get().runtime.output_dir)
+    records = predict_files(cfg, HydraConfig.get().runtime.output_dir)
+    if any("error" in r for r in records):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,9 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
     reporter = None
     if dist.rank() == 0:
         reporter = RunReport(run_dir, splits.test, splits.classes, hparams(cfg, dist.world_size(), global_batch),
-                             cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None)
+                             cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None,
+                             shapes={"train": len(splits.train), "val": len(splits.val or []),
+                                     "test": len(splits.test)})
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter)
     try:
         return loop.run()

@@ -14,6 +14,8 @@ Modules, one concern each:
 - :mod:`~pointnet.data.synthetic`: the offline procedural ModelNet-style corpus, built from
   :mod:`~pointnet.data.furniture` (one builder per class) and :mod:`~pointnet.data.primitives`;
 - :mod:`~pointnet.data.download`: the official ModelNet archives;
+- :mod:`~pointnet.data.inputs`: files, folders, globs and raw arrays from outside a data set, preprocessed
+  like a run's training data (for a trained model);
 - :mod:`~pointnet.data.atomic`, :mod:`~pointnet.data.parallel`: atomic writes, process pools.
 
 All point clouds are z up, centred, inside the unit sphere, float32.

@@ -14,6 +14,7 @@ import torch
 from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, save_figure
+from pointnet.reporting.model_card import results, training_facts, write_model_card
 from pointnet.training.loop import Reporter
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.state import TrainingState
@@ -26,11 +27,12 @@ class RunReport(Reporter):
 
     ``purge_step``: on resume, TensorBoard drops events a crashed run logged after its last checkpoint.
     ``hparams``: the settings shown beside the final metrics in TensorBoard's HParams tab.
+    ``shapes``: shapes per split (``train``, ``val``, ``test``) for ``MODEL_CARD.md``.
     """
 
     def __init__(self, run_dir: Path, test: PointCloudDataset, classes: list[str], hparams: dict[str, object],
-                 num_clouds: int, purge_step: int | None = None) -> None:
-        self.run_dir, self.test, self.classes = run_dir, test, classes
+                 num_clouds: int, purge_step: int | None = None, shapes: dict[str, int] | None = None) -> None:
+        self.run_dir, self.test, self.classes, self.shapes = run_dir, test, classes, shapes or {}
         self.hparams, self.num_clouds = hparams, num_clouds
         self.board = RunBoard(run_dir / "tensorboard", purge_step=purge_step)
 
@@ -41,7 +43,7 @@ class RunReport(Reporter):
         self.board.scalars(row, step)
 
     def finish(self, metrics: dict[str, float], last: ConfusionMatrix, state: TrainingState) -> None:
-        """Test scalars, the confusion matrix (TensorBoard and PNG), clouds, hparams and ``metrics.json``."""
+        """Test scalars, the confusion matrix (TensorBoard and PNG), clouds, hparams, ``metrics.json``, the card."""
         step, history = state.progress.global_step, state.progress.history
         self.board.scalars({k: v for k, v in metrics.items() if k != "val/acc"}, step)
         self.board.confusion("test/confusion_matrix", last.matrix, self.classes, step)
@@ -52,6 +54,8 @@ class RunReport(Reporter):
         (self.run_dir / "metrics.json").write_text(json.dumps(
             {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history},
             indent=2))
+        test = results(last, self.classes, self.run_dir / "confusion_test.png", self.run_dir)
+        write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes))
         log.info("test accuracy %.4f (mean class %.4f), last epoch\n%s", last.accuracy,
                  last.mean_class_accuracy, last.table(self.classes))
 

@@ -1,0 +1,97 @@
+"""Inputs from outside a data set: mesh and point files, folders and globs, raw arrays, made model-ready.
+
+What a trained model is fed must be preprocessed the way its training data was: meshes are sampled
+like data-set meshes (area-weighted, the run's up axis turned to z, unit sphere), point files and raw
+arrays are subsampled to the run's point count, turned to z up and normalised the same way. The
+point-file parsing lives in one function, ``read_point_file``.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pointnet.data.errors import MeshError
+from pointnet.data.meshes import MESH_SUFFIXES
+from pointnet.data.sampling import check_up_axis, normalize, sample_mesh_file, to_z_up
+
+POINT_SUFFIXES: tuple[str, ...] = (".npy", ".txt", ".xyz", ".csv", ".pts")
+INPUT_SUFFIXES: tuple[str, ...] = MESH_SUFFIXES + POINT_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a run turned shapes into clouds: points per cloud, the source's up axis, normals as channels 4-6."""
+
+    num_points: int = 1024
+    up_axis: str = "z"
+    normals: bool = False
+
+    @property
+    def channels(self) -> int:
+        return 6 if self.normals else 3
+
+
+def read_point_file(path: Path) -> np.ndarray:
+    """``(N, C)`` float64 numbers of a point file: ``.npy``, or text with ``x y z[ ...]`` per line
+    (comma separated for ``.csv``, whitespace otherwise). Raises ``ValueError`` naming the file."""
+    suffix = path.suffix.lower()
+    try:
+        raw = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None,
+                                                                 ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read points ({exc})") from exc
+    if raw.ndim != 2 or raw.shape[1] < 3 or len(raw) == 0:
+        raise ValueError(f"{path}: expected an (N, 3+) array, got shape {raw.shape}")
+    return np.asarray(raw, dtype=np.float64)
+
+
+def prepare_cloud(raw: np.ndarray, prep: Preprocessing, name: str, seed: int = 0) -> np.ndarray:
+    """A raw ``(N, 3+)`` cloud as the model saw clouds in training: ``(n, channels)`` float32, z up,
+    unit sphere, ``n = min(N, num_points)`` points drawn without replacement (seeded)."""
+    if raw.ndim != 2 or raw.shape[1] < prep.channels or len(raw) == 0:
+        raise ValueError(f"{name}: expected an (N, {prep.channels}) cloud"
+                         f"{' (xyz + normals)' if prep.normals else ''}, got shape {raw.shape}")
+    points = np.asarray(raw[:, : prep.channels], dtype=np.float64)
+    if not np.isfinite(points).all():
+        raise ValueError(f"{name}: the cloud holds NaN or infinite values")
+    if len(points) > prep.num_points:
+        points = points[np.random.default_rng(seed).choice(len(points), prep.num_points, replace=False)]
+    try:
+        return normalize(to_z_up(points, check_up_axis(prep.up_axis)))
+    except MeshError as exc:
+        raise ValueError(f"{name}: {exc.reason}") from None
+
+
+def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> np.ndarray:
+    """``(n, channels)`` float32 points of a mesh or point file, preprocessed like the training data.
+
+    Raises ``MeshError`` for a broken mesh and ``ValueError`` for anything else wrong, naming the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in MESH_SUFFIXES:
+        return sample_mesh_file(path, path.name, count=prep.num_points, normals=prep.normals,
+                                up_axis=prep.up_axis, seed=seed)
+    if suffix not in POINT_SUFFIXES:
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {INPUT_SUFFIXES}")
+    return prepare_cloud(read_point_file(path), prep, str(path), seed)
+
+
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    """Files named by ``patterns``: a file as is, a folder as its input files (recursively, sorted),
+    a glob (``*``, ``?``, ``[``) as its matches. A name that matches nothing is kept, so reading it
+    reports the missing file in its own record."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if Path(pattern).is_dir():
+            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+            found += [p for p in matches if p.is_file()] or [Path(pattern)]
+        else:
+            found.append(Path(pattern))
+    return found
