@@ -71,7 +71,8 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
 def augmentation(a: DictConfig) -> Augmentation:
     """``data.augment`` as the data pipeline's ``Augmentation``."""
     return Augmentation(rotate=a.rotate, jitter_sigma=a.jitter_sigma, jitter_clip=a.jitter_clip,
-                        scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle)
+                        scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle,
+                        anisotropic=a.anisotropic, point_dropout=a.point_dropout)
 
 
 def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointSet]:
@@ -80,4 +81,5 @@ def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointS
                        d.synthetic.test_per_class, d.workers)
     return load_point_sets(d.format, root, dense_points=d.dense_points, normals=d.normals, up_axis=d.up_axis,
                            cache_dir=d.cache_dir, max_per_class=d.max_per_class, workers=d.workers,
-                           progress=progress, subset=d.subset)
+                           progress=progress, subset=d.resampled_lists, test_fraction=d.test_fraction,
+                           split_seed=d.split_seed)

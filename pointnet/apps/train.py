@@ -56,8 +56,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def model_args(cfg: DictConfig, num_classes: int) -> dict[str, Any]:
-    """The plain constructor arguments of ``PointNet``, also stored in checkpoints."""
-    return dict(num_classes=num_classes, **OmegaConf.to_container(cfg.model, resolve=True))
+    """The plain constructor arguments of ``PointNet``, also stored in checkpoints (``in_channels``
+    is 6 when ``data.normals`` feeds the normals)."""
+    return dict(num_classes=num_classes, **OmegaConf.to_container(cfg.model, resolve=True),
+                in_channels=6 if cfg.data.normals else 3)
 
 
 def recipe(cfg: DictConfig) -> Recipe:
@@ -120,7 +122,7 @@ def load_splits(cfg: DictConfig) -> Splits:
     with dist.main_first(cfg.train.distributed.prepare_timeout_s):
         train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
     splits = build_splits(train_set, test_set, num_points=cfg.data.num_points, val_fraction=cfg.data.val_fraction,
-                          augment=augmentation(cfg.data.augment), seed=cfg.seed)
+                          augment=augmentation(cfg.data.augment), seed=cfg.seed, normals=cfg.data.normals)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
     return splits

@@ -15,9 +15,9 @@ from pointnet.training.metrics import ConfusionMatrix
 
 
 def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
-    """Rotate ``(B, N, 3)`` points by ``angle`` radians about the up (z) axis."""
+    """Rotate ``(B, N, 3)`` points, or ``(B, N, 6)`` points and normals, by ``angle`` radians about z (up)."""
     rotation = points.new_tensor(rotation_about_z(angle))  # (3, 3), acts on column vectors
-    return points @ rotation.T  # (B, N, 3)
+    return torch.cat([block @ rotation.T for block in points.split(3, dim=-1)], dim=-1)  # (B, N, C)
 
 
 @torch.no_grad()
