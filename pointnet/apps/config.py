@@ -144,6 +144,7 @@ def validate_data(data: Any) -> None:
     _check_choice(data.resampled_lists, "data.resampled_lists", SUBSETS)
     _check(0 <= data.test_fraction < 1, "data.test_fraction", f"must be in [0, 1), got {data.test_fraction}")
     _check(data.workers >= 1, "data.workers", f"must be >= 1, got {data.workers}")
+    _check(bool(str(data.root).strip()), "data.root", f"required for data={data.name}: data.root=/path/to/your/shapes")
     _check(data.generate or Path(data.root).is_dir(), "data.root",
            f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
     _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",

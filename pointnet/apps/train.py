@@ -22,7 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.common import augmentation, prepare_data
+from pointnet.apps.common import augmentation, prepare_data, report_up_axis
 from pointnet.apps.config import register_configs, validate
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import RunReport
@@ -125,6 +125,8 @@ def load_splits(cfg: DictConfig) -> Splits:
                           augment=augmentation(cfg.data.augment), seed=cfg.seed, normals=cfg.data.normals)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
+    if dist.is_main():
+        report_up_axis(cfg.data, train_set, test_set)
     return splits
 
 

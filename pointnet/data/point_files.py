@@ -69,6 +69,8 @@ def _read_npz(path: Path) -> np.ndarray:
 def _read_text(path: Path) -> np.ndarray:
     with open(path, encoding="utf-8", errors="replace") as handle:
         sample = handle.read(4096)
+    if not sample.strip():
+        raise MeshError("no points (empty file)")
     delimiter = "," if "," in sample else None
     values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#")
     if values.size == 0:
