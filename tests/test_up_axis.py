@@ -66,3 +66,13 @@ def test_training_start_warns_once_naming_the_key_and_the_likely_value(tmp_path,
     with caplog.at_level(logging.INFO):
         load_splits(compose(overrides=data_overrides(root, "data.up_axis=x")))
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_no_warning_when_the_up_axis_is_the_most_common_tallest_even_without_a_majority(tmp_path):
+    root = tmp_path / "set"
+    tall_boxes(root, axis=1, classes=("chair",), count=3)  # 6 shapes tallest along y
+    tall_boxes(root, axis=0, classes=("fish",), count=2)  # 4 wide ones along x
+    tall_boxes(root, axis=2, classes=("table",), count=2)  # 4 along z
+    assert "WARNING" not in prepare(compose(overrides=data_overrides(root, "data.up_axis=y")).data)
+    summary = prepare(compose(overrides=data_overrides(root)).data)  # z: 10 of 14 disagree, y the most common
+    assert "WARNING: data.up_axis=z, but 10 of 14 shapes" in summary and "set data.up_axis=y" in summary
