@@ -173,3 +173,11 @@ def test_folder_config_needs_a_root_and_checks_its_keys(tmp_path):
         validate_data(cfg.data)
     with pytest.raises(ConfigError, match="^data.up_axis: unknown value 'w'"):
         validate_data(compose(overrides=["data=folder", f"data.root={tmp_path}", "data.up_axis=w"]).data)
+
+
+def test_a_checkpoint_from_before_the_rename_still_gets_its_data_config():
+    from pointnet.apps.common import data_config
+
+    state = {"config": {"data": {"name": "modelnet40_resampled", "format": "resampled", "subset": "modelnet10"}}}
+    data = data_config(compose("eval"), state, [])
+    assert data.resampled_lists == "modelnet10" and data.format == "resampled"

@@ -107,5 +107,7 @@ def test_a_run_with_normals_feeds_six_channels_records_them_and_evaluates(tiny_d
     state = load_checkpoint(out / "best.pt")
     assert state["model_args"]["in_channels"] == 6
     assert state["model"]["mlp1.layers.0.fc.weight"].shape[1] == 6
-    result = evaluate_checkpoint(compose("eval", [f"checkpoint={out / 'best.pt'}", "eval.votes=3"]), tmp_path, [])
+    cfg = compose("eval", [f"checkpoint={out / 'best.pt'}", "eval.votes=3", "eval.critical_points=1"])
+    result = evaluate_checkpoint(cfg, tmp_path, [])
     assert result["shapes"] > 0 and 0 <= result["acc"] <= 1
+    assert list(tmp_path.glob("critical_points_*.png"))

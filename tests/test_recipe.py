@@ -56,7 +56,8 @@ def test_warmup_then_cosine_schedule():
         seen.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    cosine = [min_lr + (lr - min_lr) * (1 + math.cos(math.pi * e / (epochs - warmup))) / 2 for e in range(epochs - warmup)]
+    rest = epochs - warmup
+    cosine = [min_lr + (lr - min_lr) * (1 + math.cos(math.pi * e / rest)) / 2 for e in range(rest)]
     assert seen == pytest.approx([lr / 3, 2 * lr / 3] + cosine, rel=1e-9)
     step = build_scheduler("step", build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr), 30, 20, 0.5)
     assert type(step) is torch.optim.lr_scheduler.StepLR  # no warm-up: the schedule as before

@@ -72,12 +72,14 @@ def test_vote_confusion_averages_logits_over_draws_and_rotations():
         for v in range(votes):
             draw = torch.stack([PointCloudDataset(point_set, 16, train=False, seed=7 + v)[i][0] for i in range(5)])
             expected += model(rotate_about_z(draw.double(), 2 * math.pi * v / votes))[0]
-    cm = vote_confusion(model, point_set, 16, votes=votes, rotate=True, device=torch.device("cpu"), batch_size=2, seed=7)
+    cm = vote_confusion(model, point_set, 16, votes=votes, rotate=True, device=torch.device("cpu"), batch_size=2,
+                        seed=7)
     matrix = torch.zeros(3, 3, dtype=torch.int64)
     for true, guess in zip([0, 1, 2, 0, 1], expected.argmax(1).tolist()):
         matrix[true, guess] += 1
     assert torch.equal(cm.matrix, matrix)
     unrotated = vote_confusion(model, point_set, 16, votes=1, rotate=True, device=torch.device("cpu"), seed=7)
     with torch.no_grad():
-        first = model(torch.stack([PointCloudDataset(point_set, 16, train=False, seed=7)[i][0] for i in range(5)]).double())[0]
+        draw = torch.stack([PointCloudDataset(point_set, 16, train=False, seed=7)[i][0] for i in range(5)])
+        first = model(draw.double())[0]
     assert unrotated.matrix.diagonal().sum() == int((first.argmax(1) == torch.tensor([0, 1, 2, 0, 1])).sum())

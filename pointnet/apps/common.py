@@ -68,7 +68,9 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
     """The checkpoint's data config with the typed ``data.*`` overrides; ``data=<name>`` replaces it."""
     if _typed(overrides, "data="):
         return cfg.data
-    saved = state.get("config", {}).get("data", {})
+    saved = dict(state.get("config", {}).get("data", {}))
+    if "subset" in saved:  # checkpoints from before the key was renamed
+        saved["resampled_lists"] = saved.pop("subset")
     typed = OmegaConf.from_dotlist(_typed(overrides, "data."))
     return OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
 

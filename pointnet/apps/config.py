@@ -67,9 +67,9 @@ class DataConfig:
     dense_points: int = 2048
     normals: bool = False
     up_axis: str = "z"
-    resampled_lists: str = "modelnet40"
-    test_fraction: float = 0.2
-    split_seed: int = 0
+    resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
+    test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
+    split_seed: int = 0  # format=folder: seeds that hash
     max_per_class: Optional[int] = None
     val_fraction: float = 0.1
     cache_dir: Optional[str] = None

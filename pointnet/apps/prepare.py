@@ -3,7 +3,8 @@
 ``pointnet-prepare data=modelnet10 data.root=PATH`` samples every mesh once (both cores), caches the
 dense samples per split and prints what was prepared per split and class, and which meshes were
 skipped and why, then per class the axis that is tallest for most shapes (with a warning when
-``data.up_axis`` disagrees while rotation augmentation is on). Training runs the same preparation for whatever is missing.
+``data.up_axis`` disagrees while rotation augmentation is on). Training runs the same preparation for
+whatever is missing.
 """
 from __future__ import annotations
 

@@ -104,7 +104,8 @@ def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, norma
     if fmt == "folder":
         sources, names = folder_sources(root, split, classes=classes, test_fraction=test_fraction,
                                         split_seed=split_seed, max_per_class=max_per_class)
-        return (sources, names, partial(sample_folder_file, **sampled, seed=seed), {name: root / name for name in names},
+        return (sources, names, partial(sample_folder_file, **sampled, seed=seed),
+                {name: root / name for name in names},
                 {"seed": seed, "folder_split": {"test_fraction": test_fraction, "split_seed": split_seed}})
     sources, names = resampled_sources(root, split, subset=subset, classes=classes, max_per_class=max_per_class)
     return (sources, names, partial(read_resampled_file, **sampled), {name: root / name for name in names},
