@@ -74,7 +74,11 @@ def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, ob
     return {"variant": c.model.shared_mlp, "fast": c.model.fast, "lr": c.train.lr,
             "batch_size": c.train.batch_size, "points": c.data.num_points, "epochs": c.train.epochs,
             "seed": c.seed, "data": c.data.name, "optimizer": c.optimizer.name, "scheduler": c.scheduler.name,
-            "world_size": world_size, "global_batch": global_batch}
+            "world_size": world_size, "global_batch": global_batch, "weight_decay": c.optimizer.weight_decay,
+            "warmup_epochs": c.scheduler.warmup_epochs, "label_smoothing": c.train.label_smoothing,
+            "grad_clip": c.train.grad_clip, "up_axis": c.data.up_axis, "normals": c.data.normals,
+            "rotate": c.data.augment.rotate, "anisotropic": c.data.augment.anisotropic,
+            "point_dropout": c.data.augment.point_dropout, "dense_points": c.data.dense_points}
 
 
 def find_resume_checkpoint(resume: Any, run_dir: Path) -> Path | None:
