@@ -3,6 +3,7 @@ defaults stay the paper's recipe."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -12,6 +13,7 @@ from pointnet.apps.common import augmentation
 from pointnet.apps.config import ConfigError, validate
 from pointnet.apps.train import load_splits, recipe, train
 from pointnet.data import Augmentation
+from pointnet.data.augment import rotation_about_z
 from pointnet.nn.losses import classification_loss
 from pointnet.training import loop as loop_module
 from pointnet.training.epoch import train_one_epoch
@@ -27,6 +29,27 @@ def test_defaults_are_the_papers_recipe():
     assert (cfg.train.label_smoothing, cfg.train.grad_clip) == (0.0, 0.0)
     assert augmentation(cfg.data.augment) == Augmentation()  # rotation, jitter, isotropic scale, shift
     assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
+
+
+def previous_transform(aug: Augmentation, array: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """The augmentation as it was before the recipe keys (commit 9b35946), for xyz clouds."""
+    angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
+    rotation = rotation_about_z(2.0 * math.pi * angle)
+    linear = rotation * (aug.scale[0] + (aug.scale[1] - aug.scale[0]) * factor)
+    array[...] = np.dot(array, linear.T.astype(np.float32))
+    shift = np.array([aug.shift * (2.0 * u - 1.0) for u in offset], dtype=np.float32)
+    noise = torch.empty(array.shape).normal_(0.0, aug.jitter_sigma, generator=generator).numpy()
+    np.clip(noise, -aug.jitter_clip, aug.jitter_clip, out=noise)
+    array += noise + shift
+    return array
+
+
+def test_default_augmentation_draws_exactly_what_it_drew_before():
+    cloud = np.random.default_rng(3).normal(size=(256, 3)).astype(np.float32)
+    for seed in range(5):
+        now = Augmentation().transform(cloud.copy(), torch.Generator().manual_seed(seed))
+        before = previous_transform(Augmentation(), cloud.copy(), torch.Generator().manual_seed(seed))
+        np.testing.assert_array_equal(now, before)
 
 
 def test_modern_experiment_sets_each_element():
