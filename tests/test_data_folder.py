@@ -1,10 +1,13 @@
 """``data=folder``: every mesh and point format in mixed class folders, the stable hashed split, bad files."""
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pointnet.apps.config import ConfigError, validate_data
 from pointnet.data import DatasetError, MeshError, load_split
@@ -181,3 +184,44 @@ def test_a_checkpoint_from_before_the_rename_still_gets_its_data_config():
     state = {"config": {"data": {"name": "modelnet40_resampled", "format": "resampled", "subset": "modelnet10"}}}
     data = data_config(compose("eval"), state, [])
     assert data.resampled_lists == "modelnet10" and data.format == "resampled"
+
+
+def valid_bytes(suffix: str, cloud: np.ndarray) -> bytes:
+    """The bytes of a well-formed point file of ``cloud`` in the format ``suffix``."""
+    buffer = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buffer, cloud)
+    elif suffix == ".npz":
+        np.savez(buffer, points=cloud)
+    elif suffix == ".ply":
+        names = ["x", "y", "z", "nx", "ny", "nz"][: cloud.shape[1]]
+        header = ["ply", "format ascii 1.0", f"element vertex {len(cloud)}", *[f"property float {n}" for n in names],
+                  "end_header"]
+        buffer.write(("\n".join(header + [" ".join(map(str, row)) for row in cloud]) + "\n").encode())
+    else:
+        np.savetxt(buffer, cloud)
+    return buffer.getvalue()
+
+
+numbers = st.floats(allow_nan=True, allow_infinity=True, width=32)
+clouds = st.integers(1, 6).flatmap(lambda c: st.lists(st.lists(numbers, min_size=c, max_size=c), min_size=0,
+                                                              max_size=8))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(suffix=st.sampled_from([".npy", ".npz", ".xyz", ".txt", ".pts", ".ply"]), rows=clouds,
+       cut=st.one_of(st.none(), st.integers(0, 400)), noise=st.binary(max_size=40))
+def test_any_bytes_give_points_or_a_mesh_error(tmp_path, suffix, rows, cut, noise):
+    """Well-formed files of any shape and values, truncated or with garbage appended."""
+    cloud = np.array(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 3), np.float32)
+    data = valid_bytes(suffix, cloud)
+    data = (data[:cut] if cut is not None else data) + noise
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    try:
+        points = read_point_file(path)
+    except MeshError as error:
+        assert error.path == str(path)
+    else:
+        assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] in (3, 6)
+        assert len(points) and np.isfinite(points).all()
