@@ -34,7 +34,7 @@ def test_data_group_and_paper_schedule_experiment(name, root):
         ("data.num_points=0", "data.num_points"),
         ("train.batch_size=1", "train.batch_size"),
         ("data.max_per_class=0", "data.max_per_class"),
-        ("optimizer.name=adamw", "optimizer.name"),
+        ("optimizer.name=lamb", "optimizer.name"),
     ],
 )
 def test_bad_values_name_their_key(override, key):

@@ -44,7 +44,7 @@ def test_y_up_source_is_turned_to_z_up():
     np.testing.assert_allclose(turned, [[0, 0, 1, 0, 0, 1], [1, 0, 0, 1, 0, 0]], atol=1e-7)
     assert to_z_up(cloud, "z") is cloud
     with pytest.raises(ValueError, match="up_axis"):
-        to_z_up(cloud, "x")
+        to_z_up(cloud, "w")
 
 
 def test_tall_y_up_mesh_ends_tall_in_z():

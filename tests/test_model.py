@@ -22,11 +22,13 @@ def twins(a, b, dtype=torch.float64, **kw):
 
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
 @pytest.mark.parametrize("fast", [True, False])
-def test_train_mode_logits_gradients_and_statistics_float64(a, b, fast):
+@pytest.mark.parametrize("channels", [3, 6])
+def test_train_mode_logits_gradients_and_statistics_float64(a, b, fast, channels):
     # Batch 8: with 2-3 samples, train-mode BatchNorm on the (B, C) head divides by tiny batch
     # deviations and amplifies float64 rounding past 1e-12 (seen: 7e-11 at B=3, 2e-14 at B=8).
-    m1, m2 = twins(a, b, dropout=0.0, fast=fast)
-    pts = torch.randn(8, 33, 3, dtype=torch.float64)
+    # channels=6: xyz + normals, the input T-Net's transform applied to both.
+    m1, m2 = twins(a, b, dropout=0.0, fast=fast, in_channels=channels)
+    pts = torch.randn(8, 33, channels, dtype=torch.float64)
     labels = torch.tensor([0, 3, 6, 1, 2, 4, 5, 6])
     x1, x2 = pts.clone().requires_grad_(), pts.clone().requires_grad_()
     (l1, t1), (l2, t2) = m1(x1), m2(x2)
@@ -44,10 +46,11 @@ def test_train_mode_logits_gradients_and_statistics_float64(a, b, fast):
 @pytest.mark.parametrize("a,b", VARIANT_PAIRS)
 @pytest.mark.parametrize("shape", [(1, 1024), (1, 1), (2, 7), (5, 129)])
 @pytest.mark.parametrize("fast", [True, False])
-def test_eval_mode_logits_float64_including_batch_of_one(a, b, shape, fast):
-    m1, m2 = twins(a, b, fast=fast)
+@pytest.mark.parametrize("channels", [3, 6])
+def test_eval_mode_logits_float64_including_batch_of_one(a, b, shape, fast, channels):
+    m1, m2 = twins(a, b, fast=fast, in_channels=channels)
     m1.eval(), m2.eval()
-    pts = torch.randn(*shape, 3, dtype=torch.float64)
+    pts = torch.randn(*shape, channels, dtype=torch.float64)
     with torch.no_grad():  # the fast variants' folded inference path
         torch.testing.assert_close(m1(pts)[0], m2(pts)[0], **F64)
 

@@ -6,6 +6,7 @@ whole ``data=<name>``), so any checkpoint evaluates under any variant.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,11 @@ from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.training.inference import model_from_state
+from pointnet.data.up_axis import up_axis_report, up_axis_warning
 from pointnet.training.runtime import set_threads, tune_malloc
+
+
+log = logging.getLogger(__name__)
 
 
 def task_overrides() -> list[str]:
@@ -60,7 +65,9 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
     """The checkpoint's data config with the typed ``data.*`` overrides; ``data=<name>`` replaces it."""
     if _typed(overrides, "data="):
         return cfg.data
-    saved = state.get("config", {}).get("data", {})
+    saved = dict(state.get("config", {}).get("data", {}))
+    if "subset" in saved:  # checkpoints from before the key was renamed
+        saved["resampled_lists"] = saved.pop("subset")
     typed = OmegaConf.from_dotlist(_typed(overrides, "data."))
     return OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
 
@@ -68,7 +75,8 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
 def augmentation(a: DictConfig) -> Augmentation:
     """``data.augment`` as the data pipeline's ``Augmentation``."""
     return Augmentation(rotate=a.rotate, jitter_sigma=a.jitter_sigma, jitter_clip=a.jitter_clip,
-                        scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle)
+                        scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle,
+                        anisotropic=a.anisotropic, point_dropout=a.point_dropout)
 
 
 def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointSet]:
@@ -77,4 +85,16 @@ def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointS
                        d.synthetic.test_per_class, d.workers)
     return load_point_sets(d.format, root, dense_points=d.dense_points, normals=d.normals, up_axis=d.up_axis,
                            cache_dir=d.cache_dir, max_per_class=d.max_per_class, workers=d.workers,
-                           progress=progress, subset=d.subset)
+                           progress=progress, subset=d.resampled_lists, test_fraction=d.test_fraction,
+                           split_seed=d.split_seed)
+
+
+def report_up_axis(d: DictConfig, train_set: PointSet, test_set: PointSet) -> str:
+    """Log the tallest axis per class of the train split, and warn once if ``data.up_axis`` looks wrong."""
+    report = up_axis_report(train_set, d.up_axis)
+    log.info("%s", report)
+    warning = up_axis_warning([train_set, test_set], d.up_axis, d.augment.rotate)
+    if warning:
+        log.warning("%s", warning)
+        report += f"\nWARNING: {warning}"
+    return report

@@ -15,6 +15,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from pointnet.data import FORMATS
+from pointnet.data.formats import SUBSETS
+from pointnet.data.sampling import UP_AXES
 from pointnet.apps.launch import register_resolvers
 from pointnet.errors import ConfigError
 from pointnet.reporting.predictions import PREDICTION_FORMATS
@@ -47,6 +49,8 @@ class AugmentConfig:
     scale_high: float = 1.25
     shift: float = 0.1
     shuffle: bool = True
+    anisotropic: bool = False
+    point_dropout: float = 0.0
 
 
 @dataclass
@@ -65,7 +69,9 @@ class DataConfig:
     dense_points: int = 2048
     normals: bool = False
     up_axis: str = "z"
-    subset: str = "modelnet40"
+    resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
+    test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
+    split_seed: int = 0  # format=folder: seeds that hash
     max_per_class: Optional[int] = None
     val_fraction: float = 0.1
     cache_dir: Optional[str] = None
@@ -149,12 +155,18 @@ def validate_data(data: Any) -> None:
     _check(data.max_per_class is None or data.max_per_class > 0, "data.max_per_class",
            f"must be > 0 or null, got {data.max_per_class}")
     _check(0 <= data.val_fraction < 1, "data.val_fraction", f"must be in [0, 1), got {data.val_fraction}")
-    _check_choice(data.up_axis, "data.up_axis", ("y", "z"))
+    _check_choice(data.up_axis, "data.up_axis", UP_AXES)
+    _check_choice(data.resampled_lists, "data.resampled_lists", SUBSETS)
+    _check(0 <= data.test_fraction < 1, "data.test_fraction", f"must be in [0, 1), got {data.test_fraction}")
     _check(data.workers >= 1, "data.workers", f"must be >= 1, got {data.workers}")
+    _check(bool(str(data.root).strip()), "data.root", f"required for data={data.name}: data.root=/path/to/your/shapes")
     _check(data.generate or Path(data.root).is_dir(), "data.root",
            f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
     _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",
            "must be <= data.augment.scale_high")
+    _check(data.augment.scale_low > 0, "data.augment.scale_low", f"must be > 0, got {data.augment.scale_low}")
+    _check(0 <= data.augment.point_dropout < 1, "data.augment.point_dropout",
+           f"must be in [0, 1), got {data.augment.point_dropout}")
 
 
 def validate_eval(ev: Any) -> None:
@@ -179,6 +191,11 @@ def validate_train(cfg: Any) -> None:
     _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)
     _check_choice(cfg.scheduler.name, "scheduler.name", SCHEDULERS)
     _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
+    _check(0 <= cfg.scheduler.warmup_epochs < train.epochs, "scheduler.warmup_epochs",
+           f"must be in [0, train.epochs={train.epochs}), got {cfg.scheduler.warmup_epochs}")
+    _check(0 <= train.label_smoothing < 1, "train.label_smoothing", f"must be in [0, 1), got {train.label_smoothing}")
+    _check(train.grad_clip >= 0, "train.grad_clip", f"must be >= 0 (0: off), got {train.grad_clip}")
+    _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {cfg.optimizer.weight_decay}")
     _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
            f"must be true, false or a checkpoint path, got {cfg.resume!r}")
     validate_distributed(train.distributed)

@@ -36,7 +36,8 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
     point_set = test_set if cfg.eval.split == "test" else train_set
     if point_set.classes != state["classes"]:
         raise ValueError(f"data classes {point_set.classes} differ from the checkpoint's {state['classes']}")
-    dataset = PointCloudDataset(point_set, data.num_points, train=False, seed=state["config"]["seed"])
+    dataset = PointCloudDataset(point_set, data.num_points, train=False, seed=state["config"]["seed"],
+                                normals=model.in_channels == 6)
     loader = make_loader(dataset, cfg.eval.batch_size, train=False, seed=0)
     cm = evaluate(model, loader, len(point_set.classes), device=next(model.parameters()).device,
                   votes=cfg.eval.votes, description=f"eval {cfg.eval.split}")

@@ -22,7 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.common import augmentation, prepare_data
+from pointnet.apps.common import augmentation, prepare_data, report_up_axis
 from pointnet.apps.config import register_configs, validate
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import RunReport
@@ -56,8 +56,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def model_args(cfg: DictConfig, num_classes: int) -> dict[str, Any]:
-    """The plain constructor arguments of ``PointNet``, also stored in checkpoints."""
-    return dict(num_classes=num_classes, **OmegaConf.to_container(cfg.model, resolve=True))
+    """The plain constructor arguments of ``PointNet``, also stored in checkpoints (``in_channels``
+    is 6 when ``data.normals`` feeds the normals)."""
+    return dict(num_classes=num_classes, **OmegaConf.to_container(cfg.model, resolve=True),
+                in_channels=6 if cfg.data.normals else 3)
 
 
 def recipe(cfg: DictConfig) -> Recipe:
@@ -72,7 +74,11 @@ def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, ob
     return {"variant": c.model.shared_mlp, "fast": c.model.fast, "lr": c.train.lr,
             "batch_size": c.train.batch_size, "points": c.data.num_points, "epochs": c.train.epochs,
             "seed": c.seed, "data": c.data.name, "optimizer": c.optimizer.name, "scheduler": c.scheduler.name,
-            "world_size": world_size, "global_batch": global_batch}
+            "world_size": world_size, "global_batch": global_batch, "weight_decay": c.optimizer.weight_decay,
+            "warmup_epochs": c.scheduler.warmup_epochs, "label_smoothing": c.train.label_smoothing,
+            "grad_clip": c.train.grad_clip, "up_axis": c.data.up_axis, "normals": c.data.normals,
+            "rotate": c.data.augment.rotate, "anisotropic": c.data.augment.anisotropic,
+            "point_dropout": c.data.augment.point_dropout, "dense_points": c.data.dense_points}
 
 
 def find_resume_checkpoint(resume: Any, run_dir: Path) -> Path | None:
@@ -120,9 +126,11 @@ def load_splits(cfg: DictConfig) -> Splits:
     with dist.main_first(cfg.train.distributed.prepare_timeout_s):
         train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
     splits = build_splits(train_set, test_set, num_points=cfg.data.num_points, val_fraction=cfg.data.val_fraction,
-                          augment=augmentation(cfg.data.augment), seed=cfg.seed)
+                          augment=augmentation(cfg.data.augment), seed=cfg.seed, normals=cfg.data.normals)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
+    if dist.is_main():
+        report_up_axis(cfg.data, train_set, test_set)
     return splits
 
 

@@ -30,9 +30,14 @@ class Augmentation:
         scale: ``(low, high)`` for one uniform random scale factor per cloud, or ``None``.
         shift: translate by a uniform random vector in ``[-shift, shift]^3``; 0 turns it off.
         shuffle: permute the point order.
+        anisotropic: draw the scale factor per axis (x, y, z independently) instead of one per cloud.
+        point_dropout: PointNet++'s random point dropout: a ratio ``r ~ U[0, point_dropout]`` per
+            cloud, each point then replaced by the first point with probability ``r`` (the cloud
+            keeps its size); 0 turns it off.
 
-    The defaults are the usual PointNet recipe. Normals (channels 3..5) are rotated with the points
-    and left alone by scale, shift and jitter.
+    The defaults are the usual PointNet recipe. Normals (channels 3..5) are rotated with the points;
+    under a scale ``S`` (the linear map is ``M = S R``) they become ``M^-T n = S^-1 R n``, renormalised
+    to unit length (an isotropic scale leaves them as they are); shift and jitter leave them alone.
     """
 
     rotate: bool = True
@@ -41,6 +46,8 @@ class Augmentation:
     scale: tuple[float, float] | None = (0.8, 1.25)
     shift: float = 0.1
     shuffle: bool = True
+    anisotropic: bool = False
+    point_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scale is not None:
@@ -53,6 +60,8 @@ class Augmentation:
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
             object.__setattr__(self, name, value)
+        if not 0 <= float(self.point_dropout) < 1:
+            raise ValueError(f"point_dropout must be in [0, 1), got {self.point_dropout!r}")
 
     @classmethod
     def off(cls) -> Augmentation:
@@ -74,7 +83,8 @@ class Augmentation:
     @property
     def enabled(self) -> bool:
         """Whether any operation changes a cloud."""
-        return bool(self.rotate or self.jitter_sigma > 0 or self.scale or self.shift > 0 or self.shuffle)
+        return bool(self.rotate or self.jitter_sigma > 0 or self.scale or self.shift > 0 or self.shuffle
+                    or self.point_dropout > 0)
 
     def __call__(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
         """Augment ``(N, 3|6)`` float32 ``points``: :meth:`transform` (in place), then the shuffle.
@@ -87,24 +97,41 @@ class Augmentation:
         return points
 
     def transform(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Rotate, scale, shift and jitter ``(N, 3|6)`` float32 ``points`` in place; no shuffle.
+        """Drop points, rotate, scale, shift and jitter ``(N, 3|6)`` float32 ``points`` in place; no shuffle.
 
         For callers whose points are already in uniformly random order (``PointCloudDataset``).
         """
         array = points.numpy() if isinstance(points, torch.Tensor) else points
         angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
+        if self.point_dropout > 0:
+            self._drop_points(array, generator)
         rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else None
         xyz = array[:, :3]
         if rotation is not None or self.scale is not None:
-            linear = np.eye(3) if rotation is None else rotation
-            if self.scale is not None:
-                linear = linear * (self.scale[0] + (self.scale[1] - self.scale[0]) * factor)
+            scale = self._scale_factors(factor, generator)  # (3,)
+            linear = scale[:, None] * (np.eye(3) if rotation is None else rotation)  # M = S R
             xyz[...] = np.dot(xyz, linear.T.astype(np.float32))
-        if rotation is not None and array.shape[1] == 6:
-            array[:, 3:] = np.dot(array[:, 3:], rotation.T.astype(np.float32))
+            if array.shape[1] == 6:
+                array[:, 3:] = transform_normals(array[:, 3:], linear / (scale * scale)[:, None])
         if self.jitter_sigma > 0 or self.shift > 0:
             xyz += self._offsets(xyz.shape, offset, generator)
         return points
+
+    def _scale_factors(self, factor: float, generator) -> np.ndarray:
+        """``(3,)`` float64 per-axis factors: one draw repeated, or three with ``anisotropic``."""
+        if self.scale is None:
+            return np.ones(3)
+        low, high = self.scale
+        draws = [factor]
+        if self.anisotropic:
+            draws += torch.rand(2, generator=generator, dtype=torch.float64).tolist()
+        return np.array([low + (high - low) * u for u in draws] * (3 // len(draws)))
+
+    def _drop_points(self, array: np.ndarray, generator) -> None:
+        """Replace each point by the first with probability ``r ~ U[0, point_dropout]`` (in place)."""
+        ratio = self.point_dropout * float(torch.rand(1, generator=generator, dtype=torch.float64))
+        dropped = torch.rand(len(array), generator=generator, dtype=torch.float64).numpy() < ratio
+        array[dropped] = array[0]
 
     def _offsets(self, shape: tuple[int, int], uniforms: list[float], generator) -> np.ndarray:
         """Clipped Gaussian jitter plus one shift vector: ``(N, 3)`` float32 to add to the points."""
@@ -115,6 +142,18 @@ class Augmentation:
         np.clip(noise, -self.jitter_clip, self.jitter_clip, out=noise)
         noise += shift
         return noise
+
+
+def transform_normals(normals: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` normals times the ``3x3`` ``matrix`` (acting on column vectors), rescaled to unit length.
+
+    The caller passes the inverse transpose of the points' linear map (for ``M = S R``: ``S^-1 R``,
+    which ``S^-2 M`` is); zero-length normals stay zero.
+    """
+    turned = np.dot(normals, matrix.T.astype(np.float32))
+    length = np.linalg.norm(turned, axis=1, keepdims=True)
+    np.divide(turned, length, out=turned, where=length > 0)
+    return turned
 
 
 def rotation_about_z(angle: float) -> np.ndarray:

@@ -30,7 +30,7 @@ def splitmix64(value: int) -> int:
 
 
 class PointCloudDataset(Dataset):
-    """Items ``(points, label)``: ``(num_points, 3)`` float32 tensor and an int64 scalar tensor.
+    """Items ``(points, label)``: ``(num_points, 3|6)`` float32 tensor and an int64 scalar tensor.
 
     Args:
         point_set: the prepared split; its ``(M, P, C)`` dense samples are indexed, not copied.
@@ -43,6 +43,8 @@ class PointCloudDataset(Dataset):
 
     A subset is the first ``num_points`` of a uniformly random permutation of the ``P`` points: a
     uniformly random subset in uniformly random order, so the augmentation's shuffle comes free.
+    A training set whose augmentation has ``shuffle=False`` keeps the chosen points in their cached
+    order instead (the same random subset, sorted by index).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class PointCloudDataset(Dataset):
         self.num_points = int(num_points)
         self.train = bool(train)
         self.augment = augment if self.train and augment is not None and augment.enabled else None
+        self._keep_order = self.train and augment is not None and not augment.shuffle
         self.seed = int(seed)
         self.epoch = 0
         self._channels = 6 if normals else 3
@@ -95,6 +98,8 @@ class PointCloudDataset(Dataset):
         generator = self.generator(index)
         dense = self._points[index]  # (P, C)
         choice = torch.randperm(dense.shape[0], generator=generator)[: self.num_points].numpy()
+        if self._keep_order:
+            choice.sort()
         points = np.take(dense, choice, axis=0)  # fresh (num_points, C)
         if points.shape[1] != self._channels:
             points = np.ascontiguousarray(points[:, : self._channels])

@@ -40,11 +40,15 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
 
 
 def build_splits(train_set: PointSet, test_set: PointSet, *, num_points: int, val_fraction: float,
-                 augment: Augmentation, seed: int) -> Splits:
-    """Wrap point sets as datasets: augmented per-epoch draws for train, fixed draws elsewhere."""
+                 augment: Augmentation, seed: int, normals: bool = False) -> Splits:
+    """Wrap point sets as datasets: augmented per-epoch draws for train, fixed draws elsewhere.
+
+    ``normals``: items are ``(num_points, 6)`` xyz + normals (the point sets must hold them).
+    """
     kept, held_out = stratified_holdout(train_set.labels, val_fraction, seed)
-    train = PointCloudDataset(train_set.subset(kept), num_points, train=True, augment=augment, seed=seed)
-    val = (PointCloudDataset(train_set.subset(held_out), num_points, train=False, seed=seed)
+    train = PointCloudDataset(train_set.subset(kept), num_points, train=True, augment=augment, seed=seed,
+                              normals=normals)
+    val = (PointCloudDataset(train_set.subset(held_out), num_points, train=False, seed=seed, normals=normals)
            if len(held_out) else None)
-    test = PointCloudDataset(test_set, num_points, train=False, seed=seed)
+    test = PointCloudDataset(test_set, num_points, train=False, seed=seed, normals=normals)
     return Splits(train, val, test, train_set.classes)

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from pointnet.data.cache import SplitCache, cache_name, cached_point_set, require_readable
+from pointnet.data.cache import Prepare, SplitCache, cache_name, cached_point_set, require_readable
+from pointnet.data.folder import folder_sources, sample_folder_file
 from pointnet.data.formats import SUBSETS, read_h5_split, read_resampled_file, resampled_sources
 from pointnet.data.layout import discover_classes, list_meshes
 from pointnet.data.pointset import PointSet
 from pointnet.data.sampling import check_up_axis, sample_mesh_file
 from pointnet.data.synthetic import generate_synthetic
 
-FORMATS: tuple[str, ...] = ("meshes", "h5", "resampled")
+FORMATS: tuple[str, ...] = ("meshes", "h5", "resampled", "folder")
 CACHE_FOLDER = ".cache"
 """Default cache location inside the data set root (hidden, so it is never taken for a class)."""
 
@@ -33,26 +34,31 @@ def load_split(
     progress: bool = True,
     subset: str = "modelnet40",
     seed: int = 0,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
 ) -> PointSet:
     """Load (preparing and caching on first use) one split of a data set.
 
     Args:
         fmt: ``"meshes"`` (ModelNet OFF layout ``<root>/<class>/<split>/*.off``, also the synthetic
-            set), ``"h5"`` (``modelnet40_ply_hdf5_2048``) or ``"resampled"``
-            (``modelnet40_normal_resampled``).
+            set), ``"h5"`` (``modelnet40_ply_hdf5_2048``), ``"resampled"``
+            (``modelnet40_normal_resampled``) or ``"folder"`` (a user's own ``<root>/<class>/*`` or
+            ``<root>/<class>/{train,test}/*``, meshes and point files mixed, see :mod:`pointnet.data.folder`).
         root: the data set folder.
         split: ``"train"`` or ``"test"`` (for meshes: any split folder name).
         dense_points: points kept per shape (``P``); training draws its ``N <= P`` from these.
         normals: also keep normals, ``(M, P, 6)``.
-        up_axis: the *source's* up axis, ``"z"`` (ModelNet OFF) or ``"y"`` (h5, resampled); results
-            are always z up.
+        up_axis: the *source's* up axis, ``"x"``, ``"y"`` (h5, resampled, many real sets) or ``"z"``
+            (ModelNet OFF); results are always z up.
         cache_dir: where prepared splits are stored; ``None`` means ``<root>/.cache``. Unused for h5.
         max_per_class: keep the first K shapes per class (sorted file order / list order).
         classes: fixes the class list and label order (pass train's classes when loading test).
         workers: processes for preparation (sampling or text parsing).
         progress: show a progress bar while preparing.
         subset: ``"modelnet40"`` or ``"modelnet10"`` split lists (resampled only).
-        seed: seeds the per-mesh surface sampling (meshes only).
+        seed: seeds the per-mesh surface sampling (meshes and folder).
+        test_fraction: folder classes without split folders: the share of files hashed to test.
+        split_seed: folder only: seeds that hash (the split is stable as files are added).
 
     Raises:
         DatasetError: missing root or split, empty class folder, no readable shape in a class.
@@ -71,27 +77,39 @@ def load_split(
     if fmt == "h5":
         return read_h5_split(root, split, dense_points=dense_points, normals=normals, up_axis=up_axis,
                              classes=classes, max_per_class=max_per_class)
-    if fmt == "meshes":
-        names = discover_classes(root, classes)
-        sources = list_meshes(root, split, names, max_per_class)
-        prepare = partial(sample_mesh_file, count=dense_points, normals=normals, up_axis=up_axis, seed=seed)
-        folders = {name: root / name / split for name in names}
-        seed_param = seed
-    else:
-        sources, names = resampled_sources(root, split, subset=subset, classes=classes,
-                                           max_per_class=max_per_class)
-        prepare = partial(read_resampled_file, count=dense_points, normals=normals, up_axis=up_axis)
-        folders = {name: root / name for name in names}
-        seed_param = None
+    sources, names, prepare, folders, extra = _split_sources(
+        fmt, root, split, dense_points=dense_points, normals=normals, up_axis=up_axis, classes=classes,
+        max_per_class=max_per_class, subset=subset, seed=seed, test_fraction=test_fraction, split_seed=split_seed)
     params = {"fmt": fmt, "root": str(root.resolve()), "split": split, "dense_points": dense_points,
               "normals": bool(normals), "up_axis": up_axis, "max_per_class": max_per_class,
-              "subset": subset if fmt == "resampled" else None, "seed": seed_param}
+              "subset": subset if fmt == "resampled" else None, **extra}
     cache = SplitCache(Path(cache_dir) if cache_dir is not None else root / CACHE_FOLDER,
                        cache_name(fmt, split, {**params, "classes": names}))
     point_set = cached_point_set(cache, sources, prepare, params, names, workers=workers,
                                  progress=progress, name=f"{fmt}:{root}/{split}")
     require_readable(point_set, folders, str(cache.skipped_path))
     return point_set
+
+
+def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, normals: bool, up_axis: str,
+                   classes: Sequence[str] | None, max_per_class: int | None, subset: str, seed: int,
+                   test_fraction: float, split_seed: int) -> tuple[list, list[str], Prepare, dict[str, Path], dict]:
+    """Sources, class names, the per-file ``prepare``, class folders and the format's own cache parameters."""
+    sampled = dict(count=dense_points, normals=normals, up_axis=up_axis)
+    if fmt == "meshes":
+        names = discover_classes(root, classes)
+        sources = list_meshes(root, split, names, max_per_class)
+        return (sources, names, partial(sample_mesh_file, **sampled, seed=seed),
+                {name: root / name / split for name in names}, {"seed": seed})
+    if fmt == "folder":
+        sources, names = folder_sources(root, split, classes=classes, test_fraction=test_fraction,
+                                        split_seed=split_seed, max_per_class=max_per_class)
+        return (sources, names, partial(sample_folder_file, **sampled, seed=seed),
+                {name: root / name for name in names},
+                {"seed": seed, "folder_split": {"test_fraction": test_fraction, "split_seed": split_seed}})
+    sources, names = resampled_sources(root, split, subset=subset, classes=classes, max_per_class=max_per_class)
+    return (sources, names, partial(read_resampled_file, **sampled), {name: root / name for name in names},
+            {"seed": None})
 
 
 def ensure_data(root: str | Path, generate: bool, seed: int, train_per_class: int, test_per_class: int,

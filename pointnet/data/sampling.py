@@ -1,9 +1,11 @@
 """From a triangle mesh to a normalised point cloud: area-weighted surface samples, z up, unit sphere.
 
 Convention: every point cloud this package returns has **z up**. ``up_axis`` names the up axis of the
-*source*; ``"y"`` (the pre-sampled HDF5 / resampled ModelNet40 distributions) is turned to z by a
-proper rotation of +90 degrees about x, ``(x, y, z) -> (x, -z, y)``, applied to normals too.
-ModelNet's OFF meshes are already z up (``"z"``, the default: nothing is rotated).
+*source*; ``"y"`` (the pre-sampled HDF5 / resampled ModelNet40 distributions, and many real mesh sets)
+is turned to z by a proper rotation of +90 degrees about x, ``(x, y, z) -> (x, -z, y)``; ``"x"`` by
+the cyclic permutation ``(x, y, z) -> (y, z, x)`` (also a proper rotation); both are applied to normals
+too. ModelNet's OFF meshes are already z up (``"z"``, the default: nothing is rotated). Everything
+downstream (rotation augmentation, voting, critical points, predict) therefore works about z.
 
 Normalisation, as in the paper's released code: centre at the centroid of the points, then scale so
 the farthest point lies on the unit sphere. Normals (unit vectors) are unchanged by both steps.
@@ -19,9 +21,19 @@ import trimesh
 from pointnet.data.errors import MeshError
 from pointnet.data.meshes import read_mesh
 
-UP_AXES: tuple[str, ...] = ("y", "z")
+UP_AXES: tuple[str, ...] = ("x", "y", "z")
 
-_Y_TO_Z = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rows: new x, y, z
+_TO_Z = {  # rows: new x, y, z in source coordinates
+    "x": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+    "y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+}
+
+
+def source_axis(axis: int, up_axis: str) -> str:
+    """The name, in the source's coordinates, of axis ``axis`` (0..2) of a cloud turned z up."""
+    if check_up_axis(up_axis) == "z":
+        return "xyz"[axis]
+    return "xyz"[int(np.argmax(np.abs(_TO_Z[up_axis][axis])))]
 
 
 def check_up_axis(up_axis: str) -> str:
@@ -36,8 +48,9 @@ def to_z_up(points: np.ndarray, up_axis: str) -> np.ndarray:
     if check_up_axis(up_axis) == "z":
         return points
     out = np.empty_like(points)
+    rotation = _TO_Z[up_axis].T.astype(points.dtype)
     for start in range(0, points.shape[1], 3):
-        out[:, start : start + 3] = points[:, start : start + 3] @ _Y_TO_Z.T.astype(points.dtype)
+        out[:, start : start + 3] = points[:, start : start + 3] @ rotation
     return out
 
 

@@ -22,10 +22,13 @@ def classification_loss(
     labels: torch.Tensor,
     transform: torch.Tensor | None,
     reg_weight: float = 0.001,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy plus ``reg_weight`` times the orthogonality regulariser.
 
+    ``label_smoothing`` ``e`` takes the cross-entropy against ``(1 - e)`` one-hot plus ``e / K``
+    uniform targets (Szegedy et al. 2016; 0, the paper's, is the plain cross-entropy).
     Returns ``(total, regulariser)``; the regulariser is 0 without a feature transform.
     """
     reg = orthogonality_loss(transform) if transform is not None else logits.new_zeros(())
-    return F.cross_entropy(logits, labels) + reg_weight * reg, reg
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing) + reg_weight * reg, reg

@@ -59,12 +59,15 @@ class PointNet(nn.Module):
         fast: run the shared MLPs through their fast path (``pointnet.nn.fast_path``; same function,
             tested to float64 rounding); ``False`` keeps the plain per-layer form. The ``loop``
             variant has only its plain form.
+        in_channels: 3 for ``(x, y, z)`` points, 6 for ``(x, y, z, nx, ny, nz)`` with normals. The
+            input T-Net always sees xyz only; its 3x3 transform is applied to the xyz and to the
+            normals alike (a rotation turns both), and the first shared layer takes all channels.
 
     The layer widths follow the authors' released code, which the paper's Table 6 counts: the trunk
     after the feature transform is 64-64-128-1024 (Figure 2 draws 64-128-1024). With 40 classes that
     is 3,480,049 parameters and 448.0M multiply-adds per sample at 1024 points (vanilla: 819,624).
 
-    ``forward(points)`` takes ``(B, N, 3)`` points and returns ``(logits, feature_transform)``:
+    ``forward(points)`` takes ``(B, N, in_channels)`` points and returns ``(logits, feature_transform)``:
     ``(B, num_classes)`` and ``(B, 64, 64)`` (or ``None`` without the feature transform).
     """
 
@@ -76,12 +79,16 @@ class PointNet(nn.Module):
         feature_transform: bool = True,
         dropout: float = 0.3,
         fast: bool = True,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
+        if in_channels not in (3, 6):
+            raise ValueError(f"in_channels must be 3 (xyz) or 6 (xyz + normals), got {in_channels}")
         mlp = shared_mlp_class(shared_mlp)
         self.shared_mlp = shared_mlp
+        self.in_channels = in_channels
         self.input_tnet = TNet(3, mlp, fast) if input_transform else None
-        self.mlp1 = mlp((3, 64, 64), fast=fast)
+        self.mlp1 = mlp((in_channels, 64, 64), fast=fast)
         self.feature_tnet = TNet(64, mlp, fast) if feature_transform else None
         self.mlp2 = mlp((64, 64, 128, 1024), fast=fast)
         self.fc1 = FullyConnected(1024, 512)
@@ -106,23 +113,32 @@ class PointNet(nn.Module):
                 module.fast = bool(value) and module.has_fast_path
 
     def global_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(B, N, 3) -> (B, 1024)`` max-pooled features, and the feature transform (or None)."""
+        """``(B, N, C) -> (B, 1024)`` max-pooled features, and the feature transform (or None)."""
         x, transform = self.aligned_features(points)
         return self.mlp2.pool(x), transform  # (B, N, 64) -> (B, 1024)
 
     def point_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-point features before the max-pool: ``(B, N, 3) -> (B, N, 1024)``, and the transform."""
+        """Per-point features before the max-pool: ``(B, N, C) -> (B, N, 1024)``, and the transform."""
         x, transform = self.aligned_features(points)
         return self.mlp2(x), transform  # (B, N, 64) -> (B, N, 1024)
 
+    def align_input(self, points: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C)`` points with the input T-Net's ``(B, 3, 3)`` transform (predicted from xyz)
+        applied to the xyz and, for ``C = 6``, to the normals."""
+        xyz = points[..., :3]
+        transform = self.input_tnet(xyz)  # (B, 3, 3)
+        if self.in_channels == 3:
+            return torch.bmm(xyz, transform)  # (B, N, 3) @ (B, 3, 3)
+        return torch.cat([torch.bmm(xyz, transform), torch.bmm(points[..., 3:], transform)], dim=-1)
+
     def aligned_features(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Aligned 64-wide point features: ``(B, N, 3) -> (B, N, 64)``, and the transform (or None)."""
-        if points.dim() != 3 or points.shape[-1] != 3:
-            raise ValueError(f"expected points of shape (B, N, 3), got {tuple(points.shape)}")
+        """Aligned 64-wide point features: ``(B, N, C) -> (B, N, 64)``, and the transform (or None)."""
+        if points.dim() != 3 or points.shape[-1] != self.in_channels:
+            raise ValueError(f"expected points of shape (B, N, {self.in_channels}), got {tuple(points.shape)}")
         x = points
         if self.input_tnet is not None:
-            x = torch.bmm(x, self.input_tnet(x))  # (B, N, 3) @ (B, 3, 3)
-        x = self.mlp1(x)  # (B, N, 3) -> (B, N, 64)
+            x = self.align_input(points)
+        x = self.mlp1(x)  # (B, N, C) -> (B, N, 64)
         transform = None
         if self.feature_tnet is not None:
             transform = self.feature_tnet(x)  # (B, 64, 64)

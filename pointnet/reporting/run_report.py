@@ -66,13 +66,13 @@ class RunReport(Reporter):
             return
         model.eval()
         items = [self.test[i * len(self.test) // n] for i in range(n)]
-        points = torch.stack([pts for pts, _ in items])  # (n, N, 3)
+        points = torch.stack([pts for pts, _ in items])  # (n, N, 3|6)
         labels = torch.stack([label for _, label in items])
         weight = next(model.parameters())
         with torch.no_grad():
             predicted = model(points.to(weight.device, weight.dtype))[0].argmax(dim=1).cpu()
         names = [self.classes[int(c)] for c in labels]
-        self.board.clouds("test/clouds", points, (predicted == labels).tolist(), names, step)
+        self.board.clouds("test/clouds", points[..., :3], (predicted == labels).tolist(), names, step)
 
     def close(self) -> None:
         self.board.close()

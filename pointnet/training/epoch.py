@@ -57,11 +57,16 @@ def train_one_epoch(
     *,
     reg_weight: float,
     device: torch.device,
+    label_smoothing: float = 0.0,
+    grad_clip: float = 0.0,
     on_step: Callable[[int, float, float, float], None] | None = None,
     description: str = "train",
     progress: bool = True,
 ) -> EpochStats:
     """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
+
+    ``label_smoothing`` smooths the cross-entropy's targets; ``grad_clip > 0`` scales the gradients
+    down to that global L2 norm before each step (``torch.nn.utils.clip_grad_norm_``), 0 leaves them.
 
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises
@@ -77,12 +82,14 @@ def train_one_epoch(
         points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         logits, transform = model(points)  # (B, K), (B, 64, 64) | None
-        loss, reg = classification_loss(logits, labels, transform, reg_weight)
+        loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(f"loss became {loss_value} at batch {index}; stopping")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         correct = int((logits.argmax(dim=1) == labels).sum())
         batch = labels.shape[0]

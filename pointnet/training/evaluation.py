@@ -1,4 +1,4 @@
-"""One pass of evaluation over a loader, and logits averaged over rotations about the up axis (voting)."""
+"""One pass of evaluation over a loader, and logits averaged over several views of each shape (voting)."""
 from __future__ import annotations
 
 import math
@@ -8,16 +8,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from torch.utils.data import DataLoader
+
 from pointnet.nn.losses import classification_loss
 from pointnet.data.augment import rotation_about_z
+from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pointset import PointSet
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
 
 
 def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
-    """Rotate ``(B, N, 3)`` points by ``angle`` radians about the up (z) axis."""
+    """Rotate ``(B, N, 3)`` points, or ``(B, N, 6)`` points and normals, by ``angle`` radians about z (up)."""
     rotation = points.new_tensor(rotation_about_z(angle))  # (3, 3), acts on column vectors
-    return points @ rotation.T  # (B, N, 3)
+    return torch.cat([block @ rotation.T for block in points.split(3, dim=-1)], dim=-1)  # (B, N, C)
 
 
 @torch.no_grad()
@@ -53,4 +57,31 @@ def evaluate(
         logits, transform = predict_logits(model, points, votes)
         loss, _ = classification_loss(logits, labels, transform, reg_weight)
         confusion.update(logits, labels, loss.item() * labels.shape[0])
+    return confusion
+
+
+@torch.no_grad()
+def vote_confusion(model: nn.Module, point_set: PointSet, num_points: int, *, votes: int, rotate: bool,
+                   device: torch.device, batch_size: int = 32, seed: int = 0) -> ConfusionMatrix:
+    """Counts of the mean logits over ``votes`` views of every shape of ``point_set``.
+
+    View ``v`` is the fixed evaluation draw of ``num_points`` points with seed ``seed + v`` (another
+    subset of the dense sample each time), rotated by ``2 pi v / votes`` about the up axis when
+    ``rotate`` (for models trained with rotation augmentation; a model trained upright would be
+    voted on poses it never saw). The model's ``in_channels`` picks xyz or xyz + normals.
+    """
+    model.eval()
+    normals = getattr(model, "in_channels", 3) == 6
+    total = torch.zeros(len(point_set), len(point_set.classes), dtype=torch.float64)
+    for v in range(votes):
+        dataset = PointCloudDataset(point_set, num_points, train=False, seed=seed + v, normals=normals)
+        start = 0
+        for points, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            points = points.to(device=device, dtype=model_dtype(model))
+            if rotate:
+                points = rotate_about_z(points, 2 * math.pi * v / votes)
+            total[start : start + len(points)] += model(points)[0].double().cpu()
+            start += len(points)
+    confusion = ConfusionMatrix.empty(len(point_set.classes))
+    confusion.update(total / votes, torch.as_tensor(point_set.labels))
     return confusion

@@ -106,7 +106,8 @@ class TrainingLoop:
                 raise KeyboardInterrupt
 
         stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
-                                device=self.device, on_step=on_step,
+                                device=self.device, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
+                                on_step=on_step,
                                 description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved

@@ -46,10 +46,13 @@ class OptimizerSettings:
 
 @dataclass
 class SchedulerSettings:
+    """``warmup_epochs``: the lr rises linearly to ``train.lr`` over these first epochs, then ``name`` runs."""
+
     name: str = "step"
     step_size: int = 20
     gamma: float = 0.5
     min_lr: float = 1e-5
+    warmup_epochs: int = 0
 
 
 @dataclass
@@ -58,6 +61,8 @@ class TrainSettings:
     batch_size: int = 32
     lr: float = 1e-3
     reg_weight: float = 0.001
+    label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0 = the paper's loss
+    grad_clip: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0 = off
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = 0
     threads: Optional[int] = None

@@ -57,7 +57,8 @@ class TrainingState:
             self.model.fast = False  # the fused fast path computes BatchNorm statistics itself, per rank
         o, s = recipe.optimizer, recipe.scheduler
         self.optimizer = build_optimizer(o.name, self.model.parameters(), self.lr, o.weight_decay, o.momentum)
-        self.scheduler = build_scheduler(s.name, self.optimizer, t.epochs, s.step_size, s.gamma, s.min_lr)
+        self.scheduler = build_scheduler(s.name, self.optimizer, t.epochs, s.step_size, s.gamma, s.min_lr,
+                                         s.warmup_epochs)
         self.progress = Progress()
 
     def checkpoint(self) -> dict[str, Any]:
@@ -114,4 +115,5 @@ class TrainingState:
             group["lr"] *= factor
             if "initial_lr" in group:
                 group["initial_lr"] *= factor
-        self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
+        for scheduler in [self.scheduler, *getattr(self.scheduler, "_schedulers", [])]:  # warm-up: SequentialLR
+            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]

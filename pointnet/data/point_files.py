@@ -1,0 +1,135 @@
+"""Read a point-cloud file into an ``(N, 3)`` or ``(N, 6)`` float32 array, or fail naming the file.
+
+Formats (by suffix, lower case):
+
+- ``.npy``: one ``(N, 3)`` or ``(N, 6)`` array; ``.npz``: the array named ``points``, or the only one;
+- ``.xyz``, ``.txt``, ``.pts``: one point per line, columns separated by whitespace (or commas, as in
+  ModelNet40's resampled text files); 6 columns are ``x y z nx ny nz``, any other count of at least 3
+  keeps the first three (extra columns such as intensity or colour are ignored);
+- ``.ply`` without faces (a vertex-only cloud), ASCII or binary; its ``nx ny nz`` vertex properties,
+  when present, are the normals. A PLY *with* faces is a mesh: :func:`ply_has_faces` tells them
+  apart from the header alone, and :func:`read_point_file` refuses it.
+
+Every problem raises :class:`MeshError` (the data layer's one contract for a bad source file), so a
+data set preparation reports and skips the file and a caller such as predict can print why. Values
+are returned as read: no centring, scaling or axis change (see :mod:`pointnet.data.sampling`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from pointnet.data.errors import MeshError
+
+POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".ply")
+"""Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""
+
+TEXT_SUFFIXES: tuple[str, ...] = (".xyz", ".txt", ".pts")
+
+
+def read_point_file(path: str | os.PathLike) -> np.ndarray:
+    """The points of ``path``: ``(N, 3)`` xyz or ``(N, 6)`` xyz + normals, float32, all finite.
+
+    Raises:
+        MeshError: unknown suffix, unreadable or malformed file, wrong shape, no points, NaN/inf,
+            or a PLY that holds faces (a mesh). The message starts with the path.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix not in POINT_SUFFIXES:
+            raise MeshError(f"unsupported point file type {suffix!r}; use one of {', '.join(POINT_SUFFIXES)}")
+        if not path.is_file():
+            raise MeshError("no such file")
+        points = _READERS[suffix](path)
+        return _checked(points)
+    except MeshError as error:
+        raise MeshError(error.reason, path) from None
+    except Exception as error:  # noqa: BLE001 - the contract: a bad file only ever raises MeshError
+        raise MeshError(f"{type(error).__name__}: {error}", path) from error
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.keys())
+        if "points" in names:
+            return archive["points"]
+        if len(names) != 1:
+            raise MeshError(f"holds arrays {names}; name the point array 'points'")
+        return archive[names[0]]
+
+
+def _read_text(path: Path) -> np.ndarray:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(4096)
+    if not sample.strip():
+        raise MeshError("no points (empty file)")
+    delimiter = "," if "," in sample else None
+    values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#")
+    if values.size == 0:
+        raise MeshError("no points")
+    return values if values.shape[1] == 6 else values[:, :3] if values.shape[1] >= 3 else values
+
+
+def _read_ply(path: Path) -> np.ndarray:
+    faces = ply_has_faces(path)
+    if faces:
+        raise MeshError(f"a mesh with {faces} faces, not a vertex-only point cloud")
+    cloud = trimesh.load(path, file_type="ply", process=False)
+    xyz = np.asarray(cloud.vertices, dtype=np.float64)
+    vertex = getattr(cloud, "metadata", {}).get("_ply_raw", {}).get("vertex", {}).get("data", {})
+    if all(name in vertex for name in ("nx", "ny", "nz")):
+        normals = np.concatenate([np.asarray(vertex[n], dtype=np.float64).reshape(-1, 1) for n in ("nx", "ny", "nz")],
+                                 axis=1)
+        if len(normals) == len(xyz):
+            return np.concatenate([xyz, normals], axis=1)
+    return xyz
+
+
+_READERS = {".npy": _read_npy, ".npz": _read_npz, ".ply": _read_ply,
+            **{suffix: _read_text for suffix in TEXT_SUFFIXES}}
+
+
+def ply_has_faces(path: str | os.PathLike) -> int:
+    """The face count a PLY header announces (0 for a vertex-only cloud); reads the header only.
+
+    Raises:
+        MeshError: not a PLY file, or no ``end_header`` within the first 64 KiB.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(65536)
+    except OSError as error:
+        raise MeshError(f"cannot read file ({error.strerror or error})", path) from None
+    if not head.startswith(b"ply"):
+        raise MeshError("not a PLY file (no 'ply' magic line)", path)
+    header, found, _ = head.partition(b"end_header")
+    if not found:
+        raise MeshError("PLY header has no end_header", path)
+    for line in header.decode("latin-1").splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "element" and words[1] == "face":
+            return int(words[2]) if words[2].isdigit() else 0
+    return 0
+
+
+def _checked(points: np.ndarray) -> np.ndarray:
+    """``points`` as float32 after the shape and finiteness checks every reader shares."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] not in (3, 6):
+        raise MeshError(f"expected an (N, 3) or (N, 6) array, got shape {points.shape}")
+    if len(points) == 0:
+        raise MeshError("no points")
+    if not np.issubdtype(points.dtype, np.number):
+        raise MeshError(f"values of type {points.dtype} are not numbers")
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.all():
+        raise MeshError(f"non-finite values (NaN or inf) at point {int(np.argmin(finite))}")
+    return points.astype(np.float32)

@@ -1,0 +1,156 @@
+"""The modern recipe: every key reaches the optimiser, schedule, loss or augmentation it names; the
+defaults stay the paper's recipe."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from pointnet import PointNet
+from pointnet.apps.common import augmentation
+from pointnet.apps.config import ConfigError, validate
+from pointnet.apps.train import load_splits, recipe, train
+from pointnet.data import Augmentation
+from pointnet.data.augment import rotation_about_z
+from pointnet.nn.losses import classification_loss
+from pointnet.training import loop as loop_module
+from pointnet.training.epoch import train_one_epoch
+from pointnet.training.optim import build_optimizer, build_scheduler
+from pointnet.training.state import TrainingState
+from tests.helpers import compose, tiny_overrides
+
+
+def test_defaults_are_the_papers_recipe():
+    cfg = compose()
+    assert (cfg.optimizer.name, cfg.optimizer.weight_decay, cfg.scheduler.name, cfg.scheduler.warmup_epochs) == (
+        "adam", 0.0, "step", 0)
+    assert (cfg.train.label_smoothing, cfg.train.grad_clip) == (0.0, 0.0)
+    assert augmentation(cfg.data.augment) == Augmentation()  # rotation, jitter, isotropic scale, shift
+    assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
+
+
+def previous_transform(aug: Augmentation, array: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """The augmentation as it was before the recipe keys (commit 9b35946), for xyz clouds."""
+    angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
+    rotation = rotation_about_z(2.0 * math.pi * angle)
+    linear = rotation * (aug.scale[0] + (aug.scale[1] - aug.scale[0]) * factor)
+    array[...] = np.dot(array, linear.T.astype(np.float32))
+    shift = np.array([aug.shift * (2.0 * u - 1.0) for u in offset], dtype=np.float32)
+    noise = torch.empty(array.shape).normal_(0.0, aug.jitter_sigma, generator=generator).numpy()
+    np.clip(noise, -aug.jitter_clip, aug.jitter_clip, out=noise)
+    array += noise + shift
+    return array
+
+
+def test_default_augmentation_draws_exactly_what_it_drew_before():
+    cloud = np.random.default_rng(3).normal(size=(256, 3)).astype(np.float32)
+    for seed in range(5):
+        now = Augmentation().transform(cloud.copy(), torch.Generator().manual_seed(seed))
+        before = previous_transform(Augmentation(), cloud.copy(), torch.Generator().manual_seed(seed))
+        np.testing.assert_array_equal(now, before)
+
+
+def test_modern_experiment_sets_each_element():
+    cfg = compose(overrides=["experiment=modern"])
+    plan = recipe(cfg)
+    assert (plan.optimizer.name, plan.optimizer.weight_decay) == ("adamw", 0.05)
+    assert (plan.scheduler.name, plan.scheduler.warmup_epochs) == ("cosine", 2)
+    assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.2, 1.0, 1e-3)
+    assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.6666667, 1.5),
+                                                          shift=0.2, anisotropic=True, point_dropout=0.875)
+    assert cfg.data.dense_points == 10000 and cfg.data.num_points == 1024
+
+
+def test_optimizer_and_weight_decay_reach_the_optimizer(tiny_data):
+    cfg = compose(overrides=tiny_overrides(tiny_data, "optimizer=adamw", "optimizer.weight_decay=0.05"))
+    state = TrainingState({"num_classes": 3}, ["a", "b", "c"], recipe(cfg), 4, torch.device("cpu"), {})
+    assert type(state.optimizer) is torch.optim.AdamW
+    assert state.optimizer.param_groups[0]["weight_decay"] == 0.05
+
+
+def test_warmup_then_cosine_schedule():
+    epochs, warmup, lr, min_lr = 10, 2, 1e-3, 1e-5
+    optimizer = build_optimizer("adamw", [torch.nn.Parameter(torch.zeros(1))], lr)
+    scheduler = build_scheduler("cosine", optimizer, epochs, min_lr=min_lr, warmup_epochs=warmup)
+    seen = []
+    for _ in range(epochs):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    rest = epochs - warmup
+    cosine = [min_lr + (lr - min_lr) * (1 + math.cos(math.pi * e / rest)) / 2 for e in range(rest)]
+    assert seen == pytest.approx([lr / 3, 2 * lr / 3] + cosine, rel=1e-9)
+    step = build_scheduler("step", build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr), 30, 20, 0.5)
+    assert type(step) is torch.optim.lr_scheduler.StepLR  # no warm-up: the schedule as before
+
+
+def test_label_smoothing_reaches_the_loss_and_the_epoch():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
+    smoothed, _ = classification_loss(logits, labels, None, 0.0, label_smoothing=0.2)
+    manual = 0.8 * F.cross_entropy(logits, labels) + 0.2 * (-logits.log_softmax(1)).mean(1).mean()
+    torch.testing.assert_close(smoothed, manual)
+    model = PointNet(4, dropout=0.0).double()
+    points = torch.randn(6, 16, 3, dtype=torch.float64)
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)
+    stats = train_one_epoch(model, [(points, labels)], frozen, reg_weight=0.0, device=torch.device("cpu"),
+                            label_smoothing=0.2, progress=False)
+    with torch.no_grad():
+        expected = F.cross_entropy(model.train()(points)[0], labels, label_smoothing=0.2)
+    assert stats.loss == pytest.approx(expected.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_grad_clip_bounds_the_step(clip):
+    torch.manual_seed(0)
+    model = PointNet(4, dropout=0.0).double()
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    sgd = torch.optim.SGD(model.parameters(), lr=1.0)  # the step is minus the (clipped) gradient
+    batch = (torch.randn(6, 16, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1]))
+    train_one_epoch(model, [batch], sgd, reg_weight=0.0, device=torch.device("cpu"), grad_clip=clip, progress=False)
+    moved = float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+    assert moved == pytest.approx(clip, rel=1e-6) if clip else moved > 0.1
+
+
+def test_augmentation_and_dense_cache_reach_the_training_set(tiny_data):
+    cfg = compose(overrides=tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96"))
+    splits = load_splits(cfg)
+    assert splits.train.augment == augmentation(cfg.data.augment) and splits.train.augment.point_dropout == 0.875
+    assert splits.train.point_set.num_points == 96 and splits.val.augment is None
+    first = splits.train[0][0]
+    splits.train.set_epoch(1)
+    assert not torch.equal(first, splits.train[0][0])  # a fresh subset (and augmentation) each epoch
+
+
+def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):  # the real epoch, with its arguments recorded
+        calls.append(kwargs)
+        return train_one_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "train_one_epoch", spy)
+    out = tmp_path / "outputs" / "day" / "modern"
+    out.mkdir(parents=True)
+    overrides = tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96", "train.epochs=3",
+                               "scheduler.warmup_epochs=1")
+    metrics = train(compose(overrides=overrides), run_dir=out)
+    assert 0 <= metrics["test/best_acc"] <= 1
+    assert {(c["label_smoothing"], c["grad_clip"]) for c in calls} == {(0.2, 1.0)}
+    lrs = [row["lr"] for row in json.loads((out / "metrics.json").read_text())["history"]]
+    assert lrs == pytest.approx([5e-4, 1e-3, 1e-5 + (1e-3 - 1e-5) / 2], rel=1e-9)  # warm-up, then cosine
+
+
+@pytest.mark.parametrize("override,key", [
+    ("scheduler.warmup_epochs=2", "scheduler.warmup_epochs"),  # train.epochs=2 in tiny runs
+    ("train.label_smoothing=1.0", "train.label_smoothing"),
+    ("train.grad_clip=-1", "train.grad_clip"),
+    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
+    ("data.augment.point_dropout=1.0", "data.augment.point_dropout"),
+    ("data.augment.scale_low=0", "data.augment.scale_low"),
+])
+def test_bad_recipe_values_are_refused_naming_the_key(tiny_data, override, key):
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        validate(compose(overrides=tiny_overrides(tiny_data, override)))
