@@ -67,7 +67,7 @@ def test_read_point_file_reads_every_point_format_exactly(tmp_path):
     ("empty.xyz", "", "no points"),
     ("garbage.txt", "chair chair chair\n", "ValueError"),
     ("two.npz", None, "name the point array 'points'"),
-    ("model.csv", "1,2,3\n", "unsupported point file type"),
+    ("model.las", "1,2,3\n", "unsupported point file type"),
 ])
 def test_bad_point_files_raise_mesh_error_naming_the_file(tmp_path, name, content, reason):
     path = tmp_path / name

@@ -49,7 +49,7 @@ def test_json_lines_hold_every_input_and_failures_exit_1(trained_run, inputs, tm
     assert [[t["label"] for t in r["top_k"]] for r in records[:3]] == expected_labels(trained_run, good, 2)
     assert all(r["seconds"] >= 0 for r in records)
     assert all(sum(t["probability"] for t in r["top_k"]) <= 1 + 1e-6 for r in records[:3])
-    assert "truncated" in records[3]["error"] and "missing.npy: cannot read points" in records[4]["error"]
+    assert "truncated" in records[3]["error"] and "missing.npy: no such file" in records[4]["error"]
     assert "error: " + records[3]["error"] in result.stderr and "error: " + records[4]["error"] in result.stderr
     assert f"3 of 5 input(s) predicted, 2 failed; wrote {tmp_path / 'run' / 'predictions.json'}" in result.stderr
     assert json.loads((tmp_path / "run" / "predictions.json").read_text()) == records

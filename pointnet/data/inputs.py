@@ -3,7 +3,7 @@
 What a trained model is fed must be preprocessed the way its training data was: meshes are sampled
 like data-set meshes (area-weighted, the run's up axis turned to z, unit sphere), point files and raw
 arrays are subsampled to the run's point count, turned to z up and normalised the same way. The
-point-file parsing lives in one function, ``read_point_file``.
+point files are parsed by :func:`pointnet.data.point_files.read_point_file`, as in folder data sets.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import numpy as np
 
 from pointnet.data.errors import MeshError
 from pointnet.data.meshes import MESH_SUFFIXES
+from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file
 from pointnet.data.sampling import check_up_axis, normalize, sample_mesh_file, to_z_up
 
-POINT_SUFFIXES: tuple[str, ...] = (".npy", ".txt", ".xyz", ".csv", ".pts")
-INPUT_SUFFIXES: tuple[str, ...] = MESH_SUFFIXES + POINT_SUFFIXES
+INPUT_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(MESH_SUFFIXES + POINT_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -33,20 +33,6 @@ class Preprocessing:
     @property
     def channels(self) -> int:
         return 6 if self.normals else 3
-
-
-def read_point_file(path: Path) -> np.ndarray:
-    """``(N, C)`` float64 numbers of a point file: ``.npy``, or text with ``x y z[ ...]`` per line
-    (comma separated for ``.csv``, whitespace otherwise). Raises ``ValueError`` naming the file."""
-    suffix = path.suffix.lower()
-    try:
-        raw = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None,
-                                                                 ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read points ({exc})") from exc
-    if raw.ndim != 2 or raw.shape[1] < 3 or len(raw) == 0:
-        raise ValueError(f"{path}: expected an (N, 3+) array, got shape {raw.shape}")
-    return np.asarray(raw, dtype=np.float64)
 
 
 def prepare_cloud(raw: np.ndarray, prep: Preprocessing, name: str, seed: int = 0) -> np.ndarray:
@@ -73,11 +59,11 @@ def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> 
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in MESH_SUFFIXES:
+    if suffix not in INPUT_SUFFIXES:
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {INPUT_SUFFIXES}")
+    if suffix in MESH_SUFFIXES and not (suffix == ".ply" and ply_has_faces(path) == 0):
         return sample_mesh_file(path, path.name, count=prep.num_points, normals=prep.normals,
                                 up_axis=prep.up_axis, seed=seed)
-    if suffix not in POINT_SUFFIXES:
-        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {INPUT_SUFFIXES}")
     return prepare_cloud(read_point_file(path), prep, str(path), seed)
 
 

@@ -3,7 +3,7 @@
 Formats (by suffix, lower case):
 
 - ``.npy``: one ``(N, 3)`` or ``(N, 6)`` array; ``.npz``: the array named ``points``, or the only one;
-- ``.xyz``, ``.txt``, ``.pts``: one point per line, columns separated by whitespace (or commas, as in
+- ``.xyz``, ``.txt``, ``.pts``, ``.csv``: one point per line, columns separated by whitespace (or commas, as in
   ModelNet40's resampled text files); 6 columns are ``x y z nx ny nz``, any other count of at least 3
   keeps the first three (extra columns such as intensity or colour are ignored);
 - ``.ply`` without faces (a vertex-only cloud), ASCII or binary; its ``nx ny nz`` vertex properties,
@@ -24,10 +24,10 @@ import trimesh
 
 from pointnet.data.errors import MeshError
 
-POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".ply")
+POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv", ".ply")
 """Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""
 
-TEXT_SUFFIXES: tuple[str, ...] = (".xyz", ".txt", ".pts")
+TEXT_SUFFIXES: tuple[str, ...] = (".xyz", ".txt", ".pts", ".csv")
 
 
 def read_point_file(path: str | os.PathLike) -> np.ndarray:

@@ -21,7 +21,8 @@ def multiply_adds_per_sample(model: nn.Module, num_points: int = 1024, batch_siz
     was_training = model.training
     model.eval()
     param = next(model.parameters())
-    points = torch.randn(batch_size, num_points, 3, dtype=param.dtype, device=param.device)
+    channels = getattr(model, "in_channels", 3)
+    points = torch.randn(batch_size, num_points, channels, dtype=param.dtype, device=param.device)  # (B, N, C)
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), counter:
