@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.common import augmentation, prepare_data
-from pointnet.apps.config import register_configs, validate
+from pointnet.apps.config import ConfigError, register_configs, validate
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import RunReport
 from pointnet.training import distributed as dist
@@ -161,11 +161,28 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
         raise
 
 
+def check_sweep_objective(cfg: DictConfig) -> None:
+    """A sweeper that optimises what ``main`` returns (Optuna) needs a validation split: refuse it before work."""
+    sweeper = str(HydraConfig.get().sweeper.get("_target_", "")) if HydraConfig.initialized() else ""
+    if "optuna" in sweeper.lower() and not cfg.data.val_fraction:
+        raise ConfigError("data.val_fraction", "the Optuna sweeper maximises the validation accuracy, which needs "
+                          "a validation split: set it > 0 (e.g. 0.1)")
+
+
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Train; return the last epoch's validation accuracy, the objective a sweeper maximises.
+
+    The test accuracy stays in ``metrics.json`` and TensorBoard: choosing settings by it would fit the test set.
+    """
+    check_sweep_objective(cfg)
     metrics = train(cfg)
-    return metrics.get("test/acc")
+    return metrics.get("val/acc")
 
 
 if __name__ == "__main__":
-    main()
+    # the importable module's main, so launchers that pickle the task function (submitit) pickle a
+    # reference to pointnet.apps.train.main, not this __main__ copy by value
+    import importlib
+
+    importlib.import_module(__spec__.name).main()
