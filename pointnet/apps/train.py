@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
+import shlex
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.common import augmentation, prepare_data
+from pointnet.apps.common import augmentation, prepare_data, task_overrides
 from pointnet.apps.config import ConfigError, register_configs, validate
 from pointnet.data.holdout import Splits, build_splits
-from pointnet.reporting.run_report import RunReport
+from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.epoch import NonFiniteLossError
@@ -66,13 +69,46 @@ def recipe(cfg: DictConfig) -> Recipe:
                   scheduler=OmegaConf.to_object(cfg.scheduler), seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
 
 
+# Keys that leave the results as they are (paths, parallelism, logging): not hparams, not in sweep job names
+NOT_RESULTS = ("data.root", "data.cache_dir", "data.workers", "data.generate", "train.num_workers", "train.threads",
+               "train.device", "train.log_every", "train.num_clouds", "train.figures_every", "train.compile",
+               "train.distributed.timeout_s", "train.distributed.prepare_timeout_s", "train.distributed.backend",
+               "eval", "resume", "checkpoint", "files")
+
+
+def flat_settings(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a plain config tree as dotted keys (lists and None as text)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat
+
+
 def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, object]:
-    """The settings TensorBoard's HParams tab shows beside the final metrics."""
-    c = cfg
-    return {"variant": c.model.shared_mlp, "fast": c.model.fast, "lr": c.train.lr,
-            "batch_size": c.train.batch_size, "points": c.data.num_points, "epochs": c.train.epochs,
-            "seed": c.seed, "data": c.data.name, "optimizer": c.optimizer.name, "scheduler": c.scheduler.name,
-            "world_size": world_size, "global_batch": global_batch}
+    """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
+    settings = flat_settings(OmegaConf.to_container(cfg, resolve=True))
+    kept = {k: v for k, v in settings.items() if not any(k == n or k.startswith(f"{n}.") for n in NOT_RESULTS)}
+    return {**kept, "world_size": world_size, "global_batch": global_batch}
+
+
+def swept_settings(overrides: list[str], names: Iterable[str]) -> set[str]:
+    """The hparams that ``overrides`` set: ``train.lr=...`` -> ``train.lr``, ``optimizer=sgd`` -> ``optimizer.*``."""
+    keys = [o.lstrip("+~").split("=", 1)[0].replace("/", ".") for o in overrides]
+    return {n for n in names if any(n == k or n.startswith(f"{k}.") for k in keys)}
+
+
+def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> BoardView:
+    """What the run's TensorBoard shows besides the loop's numbers: swept keys, figures, config and command."""
+    overrides = task_overrides()
+    command = " ".join(["pointnet-train", *map(shlex.quote, overrides)])
+    texts = {"run/config": f"```yaml\n{OmegaConf.to_yaml(cfg, resolve=True)}```",
+             "run/command": f"```\n{command}\n```\n\n`{' '.join(map(shlex.quote, sys.argv))}`"}
+    return BoardView(swept=swept_settings(overrides, hparam_names), figures_every=cfg.train.figures_every,
+                     epochs=cfg.train.epochs, seed=cfg.seed, texts=texts, val=splits.val)
 
 
 def find_resume_checkpoint(resume: Any, run_dir: Path) -> Path | None:
@@ -151,8 +187,10 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
         torch.manual_seed(rank_seed(cfg.seed, dist.rank(), state.progress.global_step))
     reporter = None
     if dist.rank() == 0:
-        reporter = RunReport(run_dir, splits.test, splits.classes, hparams(cfg, dist.world_size(), global_batch),
-                             cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None)
+        settings = hparams(cfg, dist.world_size(), global_batch)
+        reporter = RunReport(run_dir, splits.test, splits.classes, settings, cfg.train.num_clouds,
+                             purge_step=state.progress.global_step if resume_from else None,
+                             view=board_view(cfg, splits, settings))
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter)
     try:
         return loop.run()
