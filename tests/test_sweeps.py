@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from pointnet.apps.launch import sweep_subdir
 from pointnet.training.distributed import Placement, placement_from_env
@@ -109,6 +111,12 @@ def test_a_submitit_local_sweep_runs_two_jobs_that_return_validation_accuracy(ti
         metrics = json.loads((job / "metrics.json").read_text())
         assert "test/acc" in metrics
         assert metrics["val/acc"] in returned.values()
+        acc = EventAccumulator(str(job / "tensorboard"))
+        acc.Reload()
+        experiment = hparams_metadata.parse_experiment_plugin_data(
+            acc.PluginTagToContent("hparams")["_hparams_/experiment"])
+        differs = {info.name for info in experiment.hparam_infos if info.differs}
+        assert "model.shared_mlp" in differs and "train.lr" not in differs  # the swept key is flagged
 
 
 def test_an_optuna_sweep_samples_the_space_and_maximises_validation_accuracy(tiny_data, tmp_path):
