@@ -5,7 +5,10 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -38,26 +41,59 @@ def test_hparams_are_recorded_in_the_same_run(trained_run):
     assert not any(t.startswith("hparam/") for t in acc.Tags()["scalars"])  # metrics are the run's own tags
 
 
-def test_real_tensorboard_server_serves_a_scalar(trained_run):
+@contextmanager
+def tensorboard_server(logdir):
+    """A real ``tensorboard`` serving ``logdir``; yields ``get(path, body=None)`` that waits for it to answer."""
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(trained_run), "--host", "127.0.0.1",
+        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(logdir), "--host", "127.0.0.1",
          "--port", str(port), "--load_fast", "false"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    try:
-        query = urllib.parse.urlencode({"run": "tensorboard", "tag": "val/acc"})
-        url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?{query}"
-        deadline, body = time.monotonic() + 60, None
-        while time.monotonic() < deadline and body is None:
+
+    def get(path, body=None, deadline_s=60):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "X-XSRF-Protected": "1"}
+        deadline = time.monotonic() + deadline_s
+        while True:
             try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    body = json.loads(response.read())
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers)
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return json.loads(response.read())
             except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"tensorboard did not answer {path} within {deadline_s} s")
                 time.sleep(0.5)
-        assert body is not None, "tensorboard did not answer within 60 s"
-        history = json.loads((trained_run / "metrics.json").read_text())["history"]
-        assert [round(v, 5) for _, _, v in body] == [round(r["val/acc"], 5) for r in history]
+
+    try:
+        yield get
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_real_tensorboard_server_serves_a_scalar(trained_run):
+    with tensorboard_server(trained_run) as get:
+        query = urllib.parse.urlencode({"run": "tensorboard", "tag": "val/acc"})
+        body = get(f"/data/plugin/scalars/scalars?{query}")
+        history = json.loads((trained_run / "metrics.json").read_text())["history"]
+        assert [round(v, 5) for _, _, v in body] == [round(r["val/acc"], 5) for r in history]
+
+
+def test_hparams_tab_shows_typed_settings_with_the_runs_own_val_and_test_curves(trained_run):
+    """The HParams plugin of a real server: session values, and metrics read from the val/test scalar tags."""
+    with tensorboard_server(trained_run) as get:
+        experiment = get("/data/plugin/hparams/experiment", {"experimentName": ""})
+        metrics = [m["name"] for m in experiment["metricInfos"]]
+        columns = [{"metric": m, "order": "ORDER_UNSPECIFIED", "missingValuesFirst": False} for m in metrics]
+        groups = get("/data/plugin/hparams/session_groups", {
+            "experimentName": "", "colParams": columns, "startIndex": 0, "sliceSize": 10,
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]})
+    (group,) = groups["sessionGroups"]
+    assert group["hparams"]["train.batch_size"] == 4 and group["hparams"]["model.fast"] is True
+    assert group["hparams"]["train.precision"] == "float32"
+    values = {m["name"]["tag"]: m for m in group["metricValues"]}
+    saved = json.loads((trained_run / "metrics.json").read_text())
+    assert values["val/acc"]["value"] == pytest.approx(saved["history"][-1]["val/acc"], abs=1e-6)
+    assert values["test/acc"]["value"] == pytest.approx(saved["test/acc"], abs=1e-6)
+    assert values["val/acc"]["trainingStep"] == values["test/acc"]["trainingStep"] > 0  # the last step, not 0

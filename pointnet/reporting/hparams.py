@@ -24,6 +24,12 @@ def _value_type(value: Setting) -> int:
     return api_pb2.DATA_TYPE_STRING
 
 
+def _dataset(tag: str) -> int:
+    """``train/*`` and ``val/*`` metrics as TensorBoard's training and validation sets (others unspecified)."""
+    split = tag.split("/", 1)[0]
+    return {"train": api_pb2.DATASET_TRAINING, "val": api_pb2.DATASET_VALIDATION}.get(split, api_pb2.DATASET_UNKNOWN)
+
+
 def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     meta = metadata.create_summary_metadata(data)
     return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=metadata.NULL_TENSOR)])
@@ -34,7 +40,8 @@ def experiment_summary(params: Mapping[str, Setting], metrics: Iterable[tuple[st
     ``tag`` of the run itself (group ``""``) or of its sub-run ``group`` (``"eval"``: ``pointnet-eval``'s)."""
     infos = [api_pb2.HParamInfo(name=name, type=_value_type(value), differs=name in swept)
              for name, value in params.items()]
-    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=group, tag=tag)) for group, tag in metrics]
+    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=group, tag=tag), dataset_type=_dataset(tag))
+               for group, tag in metrics]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
     return _summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
 
