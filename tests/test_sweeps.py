@@ -170,3 +170,15 @@ def test_the_variant_sweep_budget_shows_learning(tmp_path):
     assert len(losses) == cfg.train.epochs and losses[-1] < 0.85 * losses[0], losses
     assert all(later < losses[0] for later in losses[1:]), losses
     assert metrics["test/acc"] > 2 / 13  # above chance (13 classes)
+
+
+def test_hydra_resolvers_read_the_slurm_rank_without_torchrun(monkeypatch):
+    from pointnet.apps.launch import rank_suffix, rank_zero_only
+
+    for key in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    assert rank_zero_only(".hydra") is None and rank_suffix() == "_rank1"
+    monkeypatch.setenv("SLURM_NTASKS", "1")  # one task: rank 0 of a plain run
+    assert rank_zero_only(".hydra") == ".hydra" and rank_suffix() == ""

@@ -34,6 +34,9 @@ MAX_SUBDIR = 200  # characters; file systems allow 255 bytes per name
 
 
 def _rank() -> int:
+    """torchrun's ``RANK``, else a multi-task SLURM step's ``SLURM_PROCID``, else 0."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
     return placement_from_env(os.environ).rank
 
 
