@@ -223,4 +223,4 @@ if __name__ == "__main__":
     # reference to pointnet.apps.train.main, not this __main__ copy by value
     import importlib
 
-    importlib.import_module(__spec__.name).main()
+    importlib.import_module("pointnet.apps.train").main()
