@@ -167,3 +167,10 @@ def test_eval_writes_accuracy_per_class_and_confusion_beside_the_checkpoint(trai
     assert acc.Images("eval/confusion_matrix")
     training = board(run / "tensorboard")
     assert point.step == training.Scalars("train/loss")[-1].step  # at the checkpoint's step
+
+
+def test_a_negative_figures_every_is_refused_naming_the_key(tiny_data):
+    from pointnet.apps.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="train.figures_every"):
+        validate(compose(overrides=[f"data.root={tiny_data}", "train.figures_every=-1"]))
