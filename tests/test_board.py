@@ -103,6 +103,8 @@ def test_stratified_picks_cover_distinct_classes_and_change_with_the_seed():
     picked = stratified_indices(labels, 4, seed=0)
     assert len({labels[i] for i in picked}) == 4
     assert stratified_indices(labels, 4, seed=1) != picked
+    shown = {frozenset(labels[stratified_indices(labels, 4, seed=s)]) for s in range(10)}
+    assert len(shown) > 1  # other seeds, other classes (not the same four in every run)
     assert sorted(stratified_indices(labels, 100, seed=0)) == list(range(60))
 
 

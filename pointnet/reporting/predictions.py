@@ -55,15 +55,17 @@ def predict_items(model: nn.Module, dataset: PointCloudDataset, indices: list[in
 
 
 def stratified_indices(labels: np.ndarray, count: int, seed: int) -> list[int]:
-    """``count`` shape indices, one per class for classes spread evenly over all of them (round-robin when
-    ``count`` exceeds the classes), each drawn at random with ``seed``, so every run shows other shapes."""
+    """``count`` shape indices, one per class for classes spread evenly over all of them from an offset drawn
+    with ``seed`` (round-robin when ``count`` exceeds the classes), each shape drawn with ``seed`` too, so
+    runs with other seeds show other classes and shapes."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
     if count <= 0 or len(labels) == 0:
         return []
     rng = np.random.default_rng(seed)
     pools = {int(c): list(rng.permutation(np.flatnonzero(labels == c))) for c in classes}
-    order = [int(classes[i * len(classes) // min(count, len(classes))]) for i in range(min(count, len(classes)))]
+    k, start = len(classes), int(rng.integers(len(classes)))
+    order = [int(classes[(start + i * k // min(count, k)) % k]) for i in range(min(count, k))]
     order += [int(c) for c in classes if int(c) not in order]
     picked: list[int] = []
     while len(picked) < min(count, len(labels)):
