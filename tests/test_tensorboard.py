@@ -97,3 +97,20 @@ def test_hparams_tab_shows_typed_settings_with_the_runs_own_val_and_test_curves(
     assert values["val/acc"]["value"] == pytest.approx(saved["history"][-1]["val/acc"], abs=1e-6)
     assert values["test/acc"]["value"] == pytest.approx(saved["test/acc"], abs=1e-6)
     assert values["val/acc"]["trainingStep"] == values["test/acc"]["trainingStep"] > 0  # the last step, not 0
+
+
+def test_real_server_serves_clouds_pr_curves_projector_and_layout(trained_run):
+    """The mesh, PR curve, projector and custom scalar plugins of a real server find what the run wrote."""
+    with tensorboard_server(trained_run / "tensorboard") as get:
+        meshes = get("/data/plugin/mesh/tags")["."]
+        tag = next(t for t in meshes if t.startswith("test/clouds/"))
+        query = urllib.parse.urlencode({"run": ".", "tag": tag, "sample": 0})
+        config = json.loads(get(f"/data/plugin/mesh/meshes?{query}")[0]["config"])
+        pr_tags = get("/data/plugin/pr_curves/tags")["."]
+        projector_runs = get("/data/plugin/projector/runs")
+        layout = get("/data/plugin/custom_scalars/layout")
+    assert config["material"]["cls"] == "PointsMaterial" and "_as_" in tag
+    assert any(t.startswith("val/clouds_training/") for t in meshes)
+    assert len(pr_tags) == len(json.loads((trained_run / "metrics.json").read_text())["test/confusion"])
+    assert projector_runs == ["."]
+    assert any("global step" in c["title"] for c in layout["category"])
