@@ -186,6 +186,8 @@ def validate_train(cfg: Any) -> None:
     _check(train.reg_weight >= 0, "train.reg_weight", f"must be >= 0, got {train.reg_weight}")
     _check_choice(train.precision, "train.precision", PRECISIONS)
     _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
+    _check(train.figures_every >= 0, "train.figures_every", f"must be >= 0 (0: test figures only), got "
+           f"{train.figures_every}")
     _check(train.device in ("auto", "cpu") or train.device.startswith("cuda"), "train.device",
            f"must be auto, cpu or cuda[:N], got {train.device!r}")
     _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)

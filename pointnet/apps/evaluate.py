@@ -17,12 +17,13 @@ from omegaconf import DictConfig
 from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
-from pointnet.reporting.figures import confusion_figure, save_figure
+from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
 from pointnet.reporting.model_card import refresh_model_card, results
 from pointnet.apps.config import register_configs, validate_data
 from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
 from pointnet.data import PointCloudDataset
 from pointnet.training.evaluation import evaluate
+from pointnet.training.metrics import ConfusionMatrix
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -55,9 +56,35 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
     log.info("%s on %s (%d shapes, %d vote(s)): accuracy %.4f, mean class accuracy %.4f\n%s",
              model.shared_mlp, cfg.eval.split, cm.total, cfg.eval.votes, cm.accuracy, cm.mean_class_accuracy,
              cm.table(point_set.classes))
+    write_board(cfg, cm, point_set.classes, state)
     if cfg.eval.critical_points:
         export_critical_points(model, dataset, point_set.classes, cfg.eval.critical_points, out_dir)
     return result
+
+
+def eval_run_dir(checkpoint: Path, split: str, votes: int) -> Path:
+    """``RUN/tensorboard/eval`` beside the checkpoint's own events (``eval_train_votes12`` for other settings),
+    so TensorBoard shows it next to the training run and HParams links its ``eval/*`` metrics to it."""
+    name = "eval" if (split, votes) == ("test", 1) else f"eval_{split}_votes{votes}"
+    return checkpoint.parent / "tensorboard" / name
+
+
+def write_board(cfg: DictConfig, cm: ConfusionMatrix, classes: list[str], state: dict) -> None:
+    """Accuracy, per-class accuracy and the confusion matrix at the checkpoint's step, in its eval run."""
+    checkpoint = Path(cfg.checkpoint)
+    progress = state.get("progress", {})
+    step, epoch = int(progress.get("global_step", 0)), progress.get("epoch")
+    log_dir = eval_run_dir(checkpoint, cfg.eval.split, cfg.eval.votes)
+    try:
+        board = RunBoard(log_dir)
+    except OSError as exc:  # a read-only run dir: eval.json and the figures are already written
+        log.warning("cannot write TensorBoard events to %s: %s", log_dir, exc)
+        return
+    board.scalars({"eval/acc": cm.accuracy, "eval/mean_class_acc": cm.mean_class_accuracy}, step)
+    board.class_accuracy("eval", cm, classes, step)
+    title = confusion_title(f"{cfg.eval.split} ({checkpoint.name}, {cfg.eval.votes} vote(s))", cm.accuracy, epoch)
+    board.confusion("eval/confusion_matrix", cm.matrix, classes, title, step)
+    board.close()
 
 
 def export_critical_points(model, dataset: PointCloudDataset, classes: list[str], count: int,

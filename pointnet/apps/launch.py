@@ -10,8 +10,11 @@ resolvers, used by ``configs/train.yaml``, give:
   rank 0 writes ``.hydra/``).
 - ``${rank_suffix:}``: ``""`` on rank 0, ``_rank<R>`` elsewhere (log file names).
 - ``${rank_console_level:}``: ``NOTSET`` on rank 0, ``WARNING`` elsewhere, so only rank 0 talks.
+- ``${sweep_subdir:${hydra.job.override_dirname},${hydra.job.num}}``: a sweep job's folder named by
+  its overrides, keys shortened to their last part (``shared_mlp=loop,lr=0.01``), so TensorBoard's
+  run names tell the jobs apart; the job number when there are none.
 
-The rank comes from torchrun's ``RANK`` variable, which is set before Hydra starts.
+The rank comes from torchrun's ``RANK`` (or SLURM's ``SLURM_PROCID``), which is set before Hydra starts.
 """
 from __future__ import annotations
 
@@ -24,9 +27,17 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from pointnet.training.distributed import placement_from_env
+from pointnet.training.slurm import slurm_task
+
+MAX_SUBDIR = 200  # characters; file systems allow 255 bytes per name
+
 
 def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    """torchrun's ``RANK``, else a multi-task SLURM step's ``SLURM_PROCID``, else 0."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return placement_from_env(os.environ).rank
 
 
 def process_start_time(pid: int) -> float | None:
@@ -42,11 +53,12 @@ def process_start_time(pid: int) -> float | None:
 
 
 def launch_timestamp(environ: Mapping[str, str], parent: int) -> float:
-    """One moment per launch: the torchrun agent's (``parent``'s) start time in its workers, else now.
+    """One moment per launch: the torchrun agent's (``parent``'s) start time in its workers, and the step
+    daemon's in the tasks of a multi-task ``srun`` (the same on a node), else now.
 
     Off Linux (no ``/proc``) torchrun workers fall back to their own clock; pass ``hydra.run.dir`` there.
     """
-    if "TORCHELASTIC_RUN_ID" in environ:
+    if "TORCHELASTIC_RUN_ID" in environ or slurm_task(environ) is not None:
         started = process_start_time(parent)
         if started is not None:
             return started
@@ -74,9 +86,22 @@ def rank_console_level() -> str:
     return "NOTSET" if _rank() == 0 else "WARNING"
 
 
+def sweep_subdir(override_dirname: str, job_num: int) -> str:
+    """``model/shared_mlp=loop,train.lr=0.01`` -> ``shared_mlp=loop,lr=0.01`` (``/`` in values -> ``_``)."""
+    items = []
+    for item in filter(None, str(override_dirname).split(",")):
+        key, _, value = item.partition("=")
+        items.append(f"{key.replace('/', '.').rsplit('.', 1)[-1]}={value.replace('/', '_')}")
+    name = ",".join(items)
+    if not name:
+        return str(job_num)
+    return name if len(name) <= MAX_SUBDIR else f"{name[:MAX_SUBDIR]}..{job_num}"
+
+
 def register_resolvers() -> None:
     """Register the resolvers (idempotent); the entry points do it before Hydra reads the config."""
     for name, fn, cache in (("launch_time", launch_time, True), ("rank_zero_only", rank_zero_only, False),
-                            ("rank_suffix", rank_suffix, False), ("rank_console_level", rank_console_level, False)):
+                            ("rank_suffix", rank_suffix, False), ("rank_console_level", rank_console_level, False),
+                            ("sweep_subdir", sweep_subdir, False)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=cache)

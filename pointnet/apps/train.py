@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
+import shlex
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.common import augmentation, prepare_data, report_up_axis
-from pointnet.apps.config import register_configs, validate
+from pointnet.apps.common import augmentation, prepare_data, report_up_axis, task_overrides
+from pointnet.apps.config import ConfigError, register_configs, validate
 from pointnet.data.holdout import Splits, build_splits
-from pointnet.reporting.run_report import RunReport
+from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.epoch import NonFiniteLossError
@@ -68,17 +71,46 @@ def recipe(cfg: DictConfig) -> Recipe:
                   scheduler=OmegaConf.to_object(cfg.scheduler), seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
 
 
+# Keys that leave the results as they are (paths, parallelism, logging): not hparams, not in sweep job names
+NOT_RESULTS = ("data.root", "data.cache_dir", "data.workers", "data.generate", "train.num_workers", "train.threads",
+               "train.device", "train.log_every", "train.num_clouds", "train.figures_every", "train.compile",
+               "train.distributed.timeout_s", "train.distributed.prepare_timeout_s", "train.distributed.backend",
+               "eval", "resume", "checkpoint", "files")
+
+
+def flat_settings(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a plain config tree as dotted keys (lists and None as text)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat
+
+
 def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, object]:
-    """The settings TensorBoard's HParams tab shows beside the final metrics."""
-    c = cfg
-    return {"variant": c.model.shared_mlp, "fast": c.model.fast, "lr": c.train.lr,
-            "batch_size": c.train.batch_size, "points": c.data.num_points, "epochs": c.train.epochs,
-            "seed": c.seed, "data": c.data.name, "optimizer": c.optimizer.name, "scheduler": c.scheduler.name,
-            "world_size": world_size, "global_batch": global_batch, "weight_decay": c.optimizer.weight_decay,
-            "warmup_epochs": c.scheduler.warmup_epochs, "label_smoothing": c.train.label_smoothing,
-            "grad_clip": c.train.grad_clip, "up_axis": c.data.up_axis, "normals": c.data.normals,
-            "rotate": c.data.augment.rotate, "anisotropic": c.data.augment.anisotropic,
-            "point_dropout": c.data.augment.point_dropout, "dense_points": c.data.dense_points}
+    """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
+    settings = flat_settings(OmegaConf.to_container(cfg, resolve=True))
+    kept = {k: v for k, v in settings.items() if not any(k == n or k.startswith(f"{n}.") for n in NOT_RESULTS)}
+    return {**kept, "world_size": world_size, "global_batch": global_batch}
+
+
+def swept_settings(overrides: list[str], names: Iterable[str]) -> set[str]:
+    """The hparams that ``overrides`` set: ``train.lr=...`` -> ``train.lr``, ``optimizer=sgd`` -> ``optimizer.*``."""
+    keys = [o.lstrip("+~").split("=", 1)[0].replace("/", ".") for o in overrides]
+    return {n for n in names if any(n == k or n.startswith(f"{k}.") for k in keys)}
+
+
+def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> BoardView:
+    """What the run's TensorBoard shows besides the loop's numbers: swept keys, figures, config and command."""
+    overrides = task_overrides()
+    command = " ".join(["pointnet-train", *map(shlex.quote, overrides)])
+    texts = {"run/config": f"```yaml\n{OmegaConf.to_yaml(cfg, resolve=True)}```",
+             "run/command": f"```\n{command}\n```\n\n`{' '.join(map(shlex.quote, sys.argv))}`"}
+    return BoardView(swept=swept_settings(overrides, hparam_names), figures_every=cfg.train.figures_every,
+                     epochs=cfg.train.epochs, seed=cfg.seed, texts=texts, val=splits.val)
 
 
 def find_resume_checkpoint(resume: Any, run_dir: Path) -> Path | None:
@@ -159,10 +191,12 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
         torch.manual_seed(rank_seed(cfg.seed, dist.rank(), state.progress.global_step))
     reporter = None
     if dist.rank() == 0:
-        reporter = RunReport(run_dir, splits.test, splits.classes, hparams(cfg, dist.world_size(), global_batch),
-                             cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None,
+        settings = hparams(cfg, dist.world_size(), global_batch)
+        reporter = RunReport(run_dir, splits.test, splits.classes, settings, cfg.train.num_clouds,
+                             purge_step=state.progress.global_step if resume_from else None,
                              shapes={"train": len(splits.train), "val": len(splits.val or []),
-                                     "test": len(splits.test)})
+                                     "test": len(splits.test)},
+                             view=board_view(cfg, splits, settings))
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter)
     try:
         return loop.run()
@@ -171,11 +205,28 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
         raise
 
 
+def check_sweep_objective(cfg: DictConfig) -> None:
+    """A sweeper that optimises what ``main`` returns (Optuna) needs a validation split: refuse it before work."""
+    sweeper = str(HydraConfig.get().sweeper.get("_target_", "")) if HydraConfig.initialized() else ""
+    if "optuna" in sweeper.lower() and not cfg.data.val_fraction:
+        raise ConfigError("data.val_fraction", "the Optuna sweeper maximises the validation accuracy, which needs "
+                          "a validation split: set it > 0 (e.g. 0.1)")
+
+
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Train; return the last epoch's validation accuracy, the objective a sweeper maximises.
+
+    The test accuracy stays in ``metrics.json`` and TensorBoard: choosing settings by it would fit the test set.
+    """
+    check_sweep_objective(cfg)
     metrics = train(cfg)
-    return metrics.get("test/acc")
+    return metrics.get("val/acc")
 
 
 if __name__ == "__main__":
-    main()
+    # the importable module's main, so launchers that pickle the task function (submitit) pickle a
+    # reference to pointnet.apps.train.main, not this __main__ copy by value
+    import importlib
+
+    importlib.import_module("pointnet.apps.train").main()

@@ -44,10 +44,17 @@ def read_scalars(log_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return series
 
 
+def job_number(config: Path) -> tuple[int, str]:
+    """Hydra's job number of a job dir's ``.hydra/config.yaml`` (job dirs are named by their overrides)."""
+    hydra = config.with_name("hydra.yaml")
+    num = yaml.safe_load(hydra.read_text())["hydra"]["job"].get("num") if hydra.is_file() else None
+    return (int(num) if num is not None else 1 << 30, config.parts[-3])
+
+
 def load_sweep(sweep_dir: str | Path) -> list[RunScalars]:
     """Every job of ``sweep_dir`` that has TensorBoard events, in job order."""
     runs = []
-    for config in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml"), key=lambda p: p.parts[-3]):
+    for config in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml"), key=job_number):
         job = config.parents[1]
         if (job / "tensorboard").is_dir():
             variant = yaml.safe_load(config.read_text())["model"]["shared_mlp"]

@@ -2,8 +2,9 @@
 
 torchrun starts one process per rank and gives each ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT``; ``process_group`` joins that group (``env://``) and leaves it.
-Without those variables (a plain ``pointnet-train``) nothing here starts a group and every helper
-acts as the single rank 0, so callers need no branches of their own.
+Without them, a multi-task SLURM step (``srun``, or Hydra's submitit launcher) is read from SLURM's
+own variables (``pointnet.training.slurm``). Without either (a plain ``pointnet-train``) nothing here
+starts a group and every helper acts as the single rank 0, so callers need no branches of their own.
 
 Every collective runs under the group's timeout: a rank that dies or stops answering makes the
 others fail with ``PeerFailure`` (gloo notices a closed connection at once; otherwise the timeout
@@ -25,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pointnet.errors import ConfigError
 from pointnet.training.metrics import ConfusionMatrix
+from pointnet.training.slurm import slurm_task
 
 T = TypeVar("T")
 DIST_BACKENDS = ("auto", "gloo", "nccl")
@@ -32,12 +34,18 @@ DIST_BACKENDS = ("auto", "gloo", "nccl")
 
 @dataclass(frozen=True)
 class Placement:
-    """Where this process sits in a torchrun launch (rank 0 of 1 without torchrun)."""
+    """Where this process sits in a torchrun or SLURM launch (rank 0 of 1 without either).
+
+    ``master_addr``/``master_port``: the rendezvous of a SLURM launch; None under torchrun, whose
+    ``MASTER_ADDR``/``MASTER_PORT`` the ``env://`` init reads itself.
+    """
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     launched: bool = False
+    master_addr: str | None = None
+    master_port: int | None = None
 
     @property
     def is_main(self) -> bool:
@@ -62,9 +70,13 @@ def _collective(name: str) -> Iterator[None]:
 
 
 def placement_from_env(environ: Mapping[str, str] = os.environ) -> Placement:
-    """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; a plain launch is rank 0 of 1."""
+    """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, else SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/
+    ``SLURM_LOCALID``; a plain launch is rank 0 of 1."""
     if "RANK" not in environ or "WORLD_SIZE" not in environ:
-        return Placement()
+        task = slurm_task(environ)
+        if task is None:
+            return Placement()
+        return Placement(task.rank, task.world_size, task.local_rank, True, task.master_addr, task.master_port)
     return Placement(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)), True)
 
 
@@ -104,7 +116,8 @@ def process_group(placement: Placement, backend: str, timeout_s: float) -> Itera
     if not placement.launched or dist.is_initialized():
         yield placement
         return
-    dist.init_process_group(backend, init_method="env://", rank=placement.rank, world_size=placement.world_size,
+    init = f"tcp://{placement.master_addr}:{placement.master_port}" if placement.master_addr else "env://"
+    dist.init_process_group(backend, init_method=init, rank=placement.rank, world_size=placement.world_size,
                             timeout=timedelta(seconds=timeout_s))
     try:
         yield placement
@@ -155,7 +168,7 @@ def main_first(timeout_s: float) -> Iterator[None]:
     if not active():
         yield
         return
-    turn = 0 if is_main() else 1 if int(os.environ.get("LOCAL_RANK", "0")) == 0 else 2
+    turn = 0 if is_main() else 1 if placement_from_env().local_rank == 0 else 2
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
     try:
         for _ in range(turn):

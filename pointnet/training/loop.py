@@ -37,6 +37,9 @@ class Reporter:
 
     def epoch(self, row: dict[str, float], step: int) -> None: ...
 
+    def validation(self, cm: ConfusionMatrix, model: nn.Module, epoch: int, step: int) -> None:
+        """The validation counts of ``epoch`` (1-based) and the model that produced them (do not train it)."""
+
     def finish(self, metrics: dict[str, float], last: ConfusionMatrix, state: TrainingState) -> None: ...
 
     def close(self) -> None: ...
@@ -136,6 +139,8 @@ class TrainingLoop:
         if self.splits.val is None:
             return {}
         cm = self.evaluate(self.splits.val, "val")
+        p = self.state.progress
+        self.reporter.validation(cm, self.state.model, p.epoch + 1, p.global_step)
         return {"val/loss": cm.loss, "val/acc": cm.accuracy, "val/mean_class_acc": cm.mean_class_accuracy}
 
     def keep_best(self, row: dict[str, float]) -> None:

@@ -71,6 +71,7 @@ class TrainSettings:
     precision: str = "float32"
     log_every: int = 10
     num_clouds: int = 4
+    figures_every: int = 5
     distributed: DistributedSettings = field(default_factory=DistributedSettings)
 
 
