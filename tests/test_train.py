@@ -1,5 +1,7 @@
 """Training runs end to end on a tiny generated data set: outputs, determinism, resume, failures."""
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -7,6 +9,7 @@ import torch
 from pointnet.training import epoch as engine
 from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.epoch import NonFiniteLossError
+from pointnet.training.stop import Stopped
 from pointnet.apps.train import train
 from tests.helpers import compose, tiny_overrides
 
@@ -68,22 +71,30 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
     original = engine.train_one_epoch
     calls = {"n": 0}
 
-    def interrupted(*args, on_step, **kwargs):
-        def step(*a):
-            on_step(*a)
-            calls["n"] += 1
-            if calls["n"] == 3:  # Ctrl-C during the first epoch, after three steps
-                raise KeyboardInterrupt
-        return original(*args, on_step=step, **kwargs)
+    def interrupted(*args, **kwargs):
+        batches = kwargs.pop("batches", None) or args[1]
+
+        def signalled():  # a real SIGINT to this process while the third batch is being fetched
+            for index, batch in enumerate(batches):
+                calls["n"] += 1
+                if calls["n"] == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                yield batch
+        return original(args[0], signalled(), *args[2:], **kwargs)
 
     monkeypatch.setattr("pointnet.training.loop.train_one_epoch", interrupted)
-    metrics, part = run(tiny_data, tmp_path, "part")
-    assert metrics == {}
+    with pytest.raises(Stopped) as stopped:
+        run(tiny_data, tmp_path, "part")
+    assert stopped.value.exit_code == 130
+    part = tmp_path / "outputs" / "day" / "part"
     state = load_checkpoint(part / "last.pt")
-    assert (state["progress"]["epoch"], state["progress"]["batch"]) == (0, 3)
+    assert (state["progress"]["epoch"], state["progress"]["batch"]) == (0, 3)  # the step under way finished
+    assert state["progress"]["partial"]["samples"] == 3 * 4  # the epoch's sums so far travel with it
     monkeypatch.setattr("pointnet.training.loop.train_one_epoch", original)
     run(tiny_data, tmp_path, "again", f"resume={part}")
     assert same_weights(full / "last.pt", part / "last.pt")
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]  # noqa: E731
+    assert strip(history(part)) == strip(history(full))  # the interrupted epoch's loss counts all its batches
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validate_model
 from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
@@ -33,15 +33,19 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     """Rebuild the saved model, under the variant (and fast flag) typed on the command line if any."""
     if not cfg.checkpoint:
         raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
-    state = load_checkpoint(Path(cfg.checkpoint))
+    path = Path(cfg.checkpoint)
+    state = load_checkpoint(path)
     args = dict(state["model_args"])
+    if len(state.get("classes", [])) != args.get("num_classes"):
+        raise CheckpointError(path, f"{len(state.get('classes', []))} class names for a model of "
+                              f"{args.get('num_classes')} classes")
     if _typed(overrides, "model/shared_mlp="):
         args["shared_mlp"] = cfg.model.shared_mlp
     for override in _typed(overrides, "model."):
         key = override.split("=", 1)[0].split(".", 1)[1]
         args[key] = cfg.model[key]
     model = PointNet(**args)
-    model.load_state_dict(state["model"], strict=True)
+    load_weights(model, state["model"], path)
     return model.eval(), state
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import ConfigError, register_configs
+from pointnet.apps.exits import one_line_errors
 from pointnet.data import MeshError
 from pointnet.data.meshes import MESH_SUFFIXES
 from pointnet.data.sampling import normalize, sample_mesh_file, to_z_up
@@ -78,7 +79,8 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    predict_files(cfg, HydraConfig.get().runtime.output_dir)
+    with one_line_errors():
+        predict_files(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":

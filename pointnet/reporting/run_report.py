@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -19,6 +20,17 @@ from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.state import TrainingState
 
 log = logging.getLogger(__name__)
+
+
+def finite_or_null(value):
+    """``value`` with every NaN or infinite float replaced by None, so ``json.dumps`` writes valid JSON (null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 class RunReport(Reporter):
@@ -49,9 +61,9 @@ class RunReport(Reporter):
                     self.run_dir / "confusion_test.png")
         self.clouds(state.model, step)
         self.board.hparams(self.hparams, metrics)
-        (self.run_dir / "metrics.json").write_text(json.dumps(
-            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history},
-            indent=2))
+        (self.run_dir / "metrics.json").write_text(json.dumps(finite_or_null(
+            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history}),
+            indent=2, allow_nan=False))
         log.info("test accuracy %.4f (mean class %.4f), last epoch\n%s", last.accuracy,
                  last.mean_class_accuracy, last.table(self.classes))
 
