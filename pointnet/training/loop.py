@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -146,7 +147,9 @@ class TrainingLoop:
         """
         p = self.state.progress
         validation = self.validate()  # may be abandoned on a second signal: nothing below has happened yet
-        self.state.scheduler.step()
+        with warnings.catch_warnings():  # a resumed epoch end has no optimizer.step() in this process
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+            self.state.scheduler.step()
         row = {"epoch": p.epoch + 1, "train/loss": stats.loss, "train/reg_loss": stats.reg_loss,
                "train/acc": stats.accuracy, "lr": lr, "bn_momentum": momentum,
                "perf/samples_per_s": stats.samples_per_second, "perf/data_share": stats.data_share,
