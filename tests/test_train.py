@@ -91,6 +91,17 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
     assert (state["progress"]["epoch"], state["progress"]["batch"]) == (0, 3)  # the step under way finished
     assert state["progress"]["partial"]["samples"] == 3 * 4  # the epoch's sums so far travel with it
     monkeypatch.setattr("pointnet.training.loop.train_one_epoch", original)
+    import pointnet.apps.train as app
+    load_splits = app.load_splits
+
+    def signalled_while_loading(cfg):  # a resumed run stopped before its first step keeps the sums
+        os.kill(os.getpid(), signal.SIGTERM)
+        return load_splits(cfg)
+    monkeypatch.setattr(app, "load_splits", signalled_while_loading)
+    with pytest.raises(Stopped, match="SIGTERM"):
+        run(tiny_data, tmp_path, "stub", f"resume={part}")
+    assert load_checkpoint(part / "last.pt")["progress"]["partial"]["samples"] == 3 * 4
+    monkeypatch.setattr(app, "load_splits", load_splits)
     run(tiny_data, tmp_path, "again", f"resume={part}")
     assert same_weights(full / "last.pt", part / "last.pt")
     strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]  # noqa: E731

@@ -83,6 +83,9 @@ class TrainingLoop:
 
     def run(self) -> dict[str, float]:
         """Train the remaining epochs and test; raises ``Stopped`` after saving on SIGINT/SIGTERM."""
+        p = self.state.progress
+        # a resumed epoch continues the sums its checkpoint carried (rank 0 holds every rank's)
+        self.totals = EpochTotals(**p.partial) if p.partial and self.rank == 0 else EpochTotals()
         with self.stop:
             try:
                 self.stop_point()
@@ -122,8 +125,6 @@ class TrainingLoop:
         self.splits.train.set_epoch(p.epoch)
         self.train_loader.batch_sampler.set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
-        # a resumed epoch continues the sums its checkpoint carried (rank 0 holds every rank's)
-        self.totals = EpochTotals(**p.partial) if p.partial and self.rank == 0 else EpochTotals()
 
         def on_step(index: int, loss: float, reg: float, acc: float) -> None:
             p.batch += 1
