@@ -5,7 +5,8 @@ full disk is not a bug, so the apps turn these into one logged line and ``System
 
 - ``Stopped`` (SIGINT/SIGTERM, state saved): exit 130 / 143, the shell's codes for death by the signal;
 - ``CheckpointError`` (unreadable, damaged, foreign or mismatched checkpoint): exit 1;
-- ``CheckpointWriteError`` (disk full, ENOSPC; the previous checkpoint intact): exit 1.
+- ``CheckpointWriteError`` (disk full, ENOSPC; the previous checkpoint intact): exit 1;
+- ``ConfigError`` (a value refused before work starts, naming the key): exit 1.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pointnet.errors import ConfigError
 from pointnet.training.checkpoint import CheckpointError, CheckpointWriteError
 from pointnet.training.stop import Stopped
 
@@ -30,7 +32,7 @@ def one_line_errors() -> Iterator[None]:
     except Stopped as exc:
         log.warning("%s", exc)
         raise SystemExit(exc.exit_code) from None
-    except (CheckpointError, CheckpointWriteError) as exc:
+    except (CheckpointError, CheckpointWriteError, ConfigError) as exc:
         log.error("%s", exc)
         if not logging.getLogger().handlers:  # outside Hydra nothing prints the log
             print(f"error: {exc}", file=sys.stderr)
