@@ -213,3 +213,23 @@ def test_metrics_json_holds_null_not_nan(tiny_data, tmp_path, monkeypatch):
         raise ValueError(f"metrics.json holds {name}")
     saved = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
     assert saved["history"][0]["val/loss"] is None
+
+
+def test_an_exception_inside_a_step_saves_nothing_and_the_handlers_are_restored(tiny_data, tmp_path, monkeypatch):
+    """Only safe points write checkpoints: a KeyboardInterrupt (not our signal handler's doing) half-way
+    through an optimiser step leaves no last.pt of that half-done state; the SIGINT handler comes back."""
+    before = signal.getsignal(signal.SIGINT)
+    calls = {"n": 0}
+    original_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        calls["n"] += 1
+        result = original_step(self, *args, **kwargs)
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # after the weights moved, before the batch is counted
+        return result
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_data, tmp_path, "half")
+    assert not (tmp_path / "outputs" / "day" / "half" / "last.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is before

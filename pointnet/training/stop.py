@@ -31,26 +31,35 @@ class Stopped(Exception):
 
 
 class StopRequest:
-    """While entered (main thread only), SIGINT and SIGTERM set flags that the loop reads at safe points."""
+    """While entered (main thread only), SIGINT and SIGTERM set flags that the loop reads at safe points.
+
+    Re-entrant: the app enters it around the whole run and the loop again around its epochs; the
+    previous handlers come back when the outermost ``with`` ends.
+    """
 
     def __init__(self) -> None:
         self.requested = False
         self.urgent = False
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
+        self._depth = 0
 
     def __enter__(self) -> "StopRequest":
-        for sig in SIGNALS:
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: keep the default behaviour
-                pass
+        self._depth += 1
+        if self._depth == 1:
+            for sig in SIGNALS:
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except ValueError:  # not the main thread: keep the default behaviour
+                    pass
         return self
 
     def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
+        self._depth -= 1
+        if self._depth == 0:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous.clear()
 
     def _handle(self, signum: int, frame) -> None:
         # os.write, not logging: the handler may run while the interrupted code holds a logging lock.
