@@ -162,6 +162,12 @@ def test_signals_during_validation_leave_a_consistent_state(tiny_data, tmp_path,
     assert strip_perf(history(part)) == strip_perf(history(full))
     assert all(row["train/loss"] > 0 for row in history(part))
     assert same_weights(full / "last.pt", part / "last.pt")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    board = EventAccumulator(str(part / "tensorboard"), size_guidance={"scalars": 0})
+    board.Reload()
+    losses = {e.step: e.value for e in board.Scalars("train/loss")}  # the last write of a step is what shows
+    assert len(losses) == 2 and all(v > 0 for v in losses.values())
+    assert sorted(round(v, 5) for v in losses.values()) == sorted(round(r["train/loss"], 5) for r in history(full))
 
 
 def test_last_pt_knows_the_best_score_that_best_pt_holds(tiny_data, tmp_path):

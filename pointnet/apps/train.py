@@ -183,9 +183,12 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
     if dist.rank() > 0:  # ranks > 0 get their own dropout stream (rank 0 keeps the single-process one)
         torch.manual_seed(rank_seed(cfg.seed, dist.rank(), state.progress.global_step))
     reporter = None
+    # TensorBoard hides events at steps >= purge_step: those after the checkpoint's last step, whose own
+    # events (its step loss, an epoch row logged at that step) were written before it was saved
+    purge = state.progress.global_step + 1 if resume_from else None
     if dist.rank() == 0:
         reporter = RunReport(run_dir, splits.test, splits.classes, hparams(cfg, dist.world_size(), global_batch),
-                             cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None)
+                             cfg.train.num_clouds, purge_step=purge)
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop)
     try:
         return loop.run()
