@@ -92,6 +92,8 @@ def test_format_1_checkpoints_without_checksum_still_load(tmp_path):
 def test_missing_file_and_foreign_dict(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="a folder.*last.pt"):
+        load_checkpoint(tmp_path)
     torch.save({"weights": torch.ones(2)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="no 'model' entry"):
         load_checkpoint(tmp_path / "foreign.pt")

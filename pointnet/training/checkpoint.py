@@ -118,6 +118,8 @@ def _read(path: Path, map_location: str | torch.device) -> Any:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and verify a checkpoint; any problem is a ``CheckpointError`` naming ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(path, "this is a folder", f"give a file in it ({path / 'last.pt'} or best.pt)")
     if not path.is_file():
         raise CheckpointError(path, "no such file", "check the path (a run dir holds last.pt and best.pt)")
     state = _read(path, map_location)
