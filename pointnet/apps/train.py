@@ -161,10 +161,6 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                  stop: StopRequest | None = None) -> dict[str, float]:
     """Data, state, loop and the final test, in the process group if any."""
     resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, outputs_root(run_dir), run_dir)
-    if resume_from is not None and resume_from.parent != run_dir:
-        log.info("continuing %s in its own run dir", resume_from.parent)
-        move_into(run_dir, resume_from.parent)
-        run_dir = resume_from.parent
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
     plan = recipe(cfg)
@@ -180,6 +176,10 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                  device, rank_batch, global_batch, state.lr)
     if resume_from is not None:
         state.restore(resume_from, may_differ=RESUME_MAY_DIFFER)
+        if resume_from.parent != run_dir:  # only once accepted: a refused resume leaves the other run alone
+            log.info("continuing %s in its own run dir", resume_from.parent)
+            move_into(run_dir, resume_from.parent)
+            run_dir = resume_from.parent
     if dist.rank() > 0:  # ranks > 0 get their own dropout stream (rank 0 keeps the single-process one)
         torch.manual_seed(rank_seed(cfg.seed, dist.rank(), state.progress.global_step))
     reporter = None
