@@ -135,3 +135,39 @@ def delay_until(moment: float, run_dir: Path, train_seconds: float, total_steps:
     the resumed run starts where ``last.pt`` stands, which is at or before the previous moment."""
     done = (progress(run_dir) or (0, 0, 0))[2] / total_steps * train_seconds
     return max(moment - done, 0.02)
+
+
+def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, float, int], rng: random.Random,
+                inject) -> tuple[list[dict], list[Path]]:
+    """Train, and at ``count`` random moments call ``inject(process, trial)`` (a signal, a kill), resuming
+    after each; returns the trials and the run dirs, each finished by a last clean resume.
+
+    A trial that finds the run already finished (a slower reference, a short rest of the run) is not
+    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run.
+    """
+    _, train_seconds, steps = reference
+    runs, trials, attempt = [folder / "run0"], [], 0
+    moments = random_moments(rng, count, train_seconds)
+    while len(trials) < count and attempt < 3 * count:
+        run_dir = runs[-1]
+        p = start_or_resume(data, run_dir, attempt)
+        attempt += 1
+        assert p.wait_for(STARTED), p.output[-3000:]
+        time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
+        inject(p, len(trials))
+        code = p.wait(120)
+        if code == 0:
+            runs.append(folder / f"run{len(runs)}")
+            moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
+            continue
+        trials.append(dict(run=run_dir.name, code=code, at=progress(run_dir), unreadable=unreadable_checkpoints(run_dir),
+                           output=p.output))
+    assert len(trials) == count, f"only {len(trials)} of {count} faults hit a running process"
+    p = start_or_resume(data, runs[-1], attempt)
+    assert p.wait() == 0, p.output[-3000:]
+    return trials, runs
+
+
+def history_without_perf(run_dir: Path) -> list[dict]:
+    rows = load_checkpoint(run_dir / "last.pt")["progress"]["history"]
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]

@@ -11,65 +11,43 @@ SIGNAL_TRIALS = ("SIGTERM", "SIGINT", "SIGINT twice", "SIGTERM", "SIGINT", "SIGI
 EXIT = {"SIGTERM": 143, "SIGINT": 130, "SIGINT twice": 130}
 
 
-def finish(data, run_dir, attempt):
-    p = runner.start_or_resume(data, run_dir, attempt)
-    assert p.wait() == 0, p.output[-3000:]
+def matches_reference(reference, runs):
+    """Every run of the chain ends with the uninterrupted run's weights (exactly) and history."""
+    return all(runner.same_weights(reference / "last.pt", r / "last.pt")
+               and runner.history_without_perf(r) == runner.history_without_perf(reference) for r in runs)
 
 
 def test_kill_9_at_random_moments_then_resume_matches(tiny_data, reference_run, tmp_path, fault_log):
-    reference, train_seconds, steps = reference_run
-    moments = runner.random_moments(random.Random(12), KILLS, train_seconds)
-    run_dir, trials = tmp_path / "run", []
-    for attempt, moment in enumerate(moments):
-        p = runner.start_or_resume(tiny_data, run_dir, attempt)
-        assert p.wait_for(runner.STARTED), p.output[-3000:]
-        delay = runner.delay_until(moment, run_dir, train_seconds, steps)
-        time.sleep(delay)
-        p.signal(signal.SIGKILL)
-        code = p.wait()
-        bad = runner.unreadable_checkpoints(run_dir)
-        trials.append(dict(delay=round(delay, 3), code=code, at=runner.progress(run_dir), unreadable=bad))
-        assert not bad, trials
-    finish(tiny_data, run_dir, KILLS)
-    equal = runner.same_weights(reference / "last.pt", run_dir / "last.pt")
+    trials, runs = runner.fault_chain(tiny_data, tmp_path, KILLS, reference_run, random.Random(12),
+                                      lambda p, i: p.signal(signal.SIGKILL))
+    equal = matches_reference(reference_run[0], runs)
     for t in trials:
-        fault_log("kill -9 during training", survived=equal and not t["unreadable"], data_lost=not equal, **t)
-    assert equal, trials
-    killed = [t for t in trials if t["code"] == -signal.SIGKILL]
-    assert len(killed) >= KILLS - 2, trials  # a few may land after the end of a short remaining run
-    assert len({t["at"] for t in trials}) >= 3, trials  # the kills fell in several epochs
+        ok = equal and not t["unreadable"] and t["code"] == -signal.SIGKILL
+        fault_log("kill -9 during training", survived=ok, data_lost=not equal or bool(t["unreadable"]),
+                  code=t["code"], at=t["at"])
+    summary = [(t["run"], t["code"], t["at"], t["unreadable"]) for t in trials]
+    assert equal and all(not t["unreadable"] and t["code"] == -signal.SIGKILL for t in trials), summary
+    assert len({(t["run"], t["at"]) for t in trials}) >= 3, summary  # the kills fell in several epochs
+
+
+def send(kind):
+    def inject(p, trial):
+        sig = signal.SIGTERM if kind[trial] == "SIGTERM" else signal.SIGINT
+        p.signal(sig)
+        if kind[trial] == "SIGINT twice":
+            time.sleep(0.05)
+            p.signal(sig)
+    return inject
 
 
 def test_sigterm_and_sigint_at_random_moments_save_a_consistent_state(tiny_data, reference_run, tmp_path, fault_log):
-    reference, train_seconds, steps = reference_run
-    moments = runner.random_moments(random.Random(13), len(SIGNAL_TRIALS), train_seconds)
-    run_dir, trials = tmp_path / "run", []
-    for attempt, (kind, moment) in enumerate(zip(SIGNAL_TRIALS, moments)):
-        p = runner.start_or_resume(tiny_data, run_dir, attempt)
-        assert p.wait_for(runner.STARTED), p.output[-3000:]
-        time.sleep(runner.delay_until(moment, run_dir, train_seconds, steps))
-        sig = signal.SIGTERM if kind == "SIGTERM" else signal.SIGINT
-        p.signal(sig)
-        if kind == "SIGINT twice":
-            time.sleep(0.05)
-            p.signal(sig)
-        code = p.wait(60)
-        bad = runner.unreadable_checkpoints(run_dir)
-        ok = code in (0, EXIT[kind]) and not bad and "Traceback" not in p.output
-        if code == EXIT[kind]:
-            ok = ok and "interrupted: saved" in p.output and runner.progress(run_dir) is not None
-        trials.append(dict(kind=kind, code=code, at=runner.progress(run_dir), unreadable=bad, ok=ok))
-        assert ok, (trials, p.output[-3000:])
-        if code == 0:
-            break  # the run finished before the signal
-    if trials[-1]["code"] != 0:
-        finish(tiny_data, run_dir, len(SIGNAL_TRIALS))
-    equal = runner.same_weights(reference / "last.pt", run_dir / "last.pt")
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]  # noqa: E731
-    same_history = strip(runner.load_checkpoint(reference / "last.pt")["progress"]["history"]) == strip(
-        runner.load_checkpoint(run_dir / "last.pt")["progress"]["history"])
-    for t in trials:
-        fault_log(t["kind"], survived=t["ok"] and equal and same_history, data_lost=not (equal and same_history),
-                  code=t["code"], at=t["at"])
-    assert equal and same_history, trials
-    assert sum(t["code"] != 0 for t in trials) >= 4, trials
+    trials, runs = runner.fault_chain(tiny_data, tmp_path, len(SIGNAL_TRIALS), reference_run, random.Random(13),
+                                      send(SIGNAL_TRIALS))
+    equal = matches_reference(reference_run[0], runs)
+    for kind, t in zip(SIGNAL_TRIALS, trials):
+        t["ok"] = (t["code"] == EXIT[kind] and not t["unreadable"] and "Traceback" not in t["output"]
+                   and "interrupted: saved" in t["output"] and t["at"] is not None)
+        fault_log(kind, survived=t["ok"] and equal, data_lost=not equal or bool(t["unreadable"]), code=t["code"],
+                  at=t["at"])
+    summary = [(kind, t["code"], t["at"], t["ok"]) for kind, t in zip(SIGNAL_TRIALS, trials)]
+    assert equal and all(t["ok"] for t in trials), (summary, [t["output"][-1500:] for t in trials if not t["ok"]])
