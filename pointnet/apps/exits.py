@@ -6,7 +6,9 @@ full disk is not a bug, so the apps turn these into one logged line and ``System
 - ``Stopped`` (SIGINT/SIGTERM, state saved): exit 130 / 143, the shell's codes for death by the signal;
 - ``CheckpointError`` (unreadable, damaged, foreign or mismatched checkpoint): exit 1;
 - ``CheckpointWriteError`` (disk full, ENOSPC; the previous checkpoint intact): exit 1;
-- ``ConfigError`` (a value refused before work starts, naming the key): exit 1.
+- ``ConfigError`` (a value refused before work starts, naming the key): exit 1;
+- ``NonFiniteLossError`` and ``PeerFailure``: exit 1, with no second line (the training app has logged
+  them already, naming the checkpoint to go back to).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from contextlib import contextmanager
 
 from pointnet.errors import ConfigError
 from pointnet.training.checkpoint import CheckpointError, CheckpointWriteError
+from pointnet.training.distributed import PeerFailure
+from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.stop import Stopped
 
 log = logging.getLogger("pointnet")
@@ -36,4 +40,6 @@ def one_line_errors() -> Iterator[None]:
         log.error("%s", exc)
         if not logging.getLogger().handlers:  # outside Hydra nothing prints the log
             print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(FAILED) from None
+    except (NonFiniteLossError, PeerFailure):
         raise SystemExit(FAILED) from None

@@ -200,7 +200,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Exit codes: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving ``last.pt``; 1 a refused
-    checkpoint (one line on stderr)."""
+    checkpoint or setting, a full disk, a non-finite loss or a lost peer (one logged line, no traceback)."""
     with one_line_errors():
         metrics = train(cfg)
     return metrics.get("test/acc")
