@@ -11,11 +11,11 @@ from tests.helpers import free_port
 TIMEOUT_S = 10
 
 
-def torchrun(data, run_dir):
+def torchrun(data, run_dir, *extra):
     return [str(runner.BIN / "torchrun"), "--nnodes=1", "--nproc_per_node=2", f"--master_port={free_port()}",
             "-m", "pointnet.apps.train",
             *runner.train_args(data, run_dir, "train.epochs=8", "train.batch_size=8",
-                               f"train.distributed.timeout_s={TIMEOUT_S}")]
+                               f"train.distributed.timeout_s={TIMEOUT_S}", *extra)]
 
 
 def worker_pids(agent: int) -> dict[int, int]:
@@ -59,6 +59,11 @@ def test_sigterm_to_the_torchrun_agent_stops_both_ranks_with_a_checkpoint(tiny_d
     fault_log("torchrun: SIGTERM to the agent", survived=ok, data_lost=bool(bad), seconds=round(took, 1), code=code)
     assert ok, (code, took, bad, p.output[-3000:])
     assert "interrupted: saved" in p.output  # rank 0 stopped at a step boundary and saved
+    stub = tmp_path / "resumed"
+    code, output = runner.run(torchrun(tiny_data, stub, f"resume={run_dir}"), tmp_path)
+    assert code == 0, output[-3000:]
+    assert runner.progress(run_dir)[:2] == (8, 0) and not stub.exists()  # both ranks' logs moved into run_dir
+    assert "resumed from" in (run_dir / "train.log").read_text() and (run_dir / "train_rank1.log").is_file()
 
 
 def test_kill_9_of_one_rank_ends_the_survivor_within_the_timeout(tiny_data, tmp_path, fault_log):
