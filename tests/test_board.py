@@ -157,7 +157,7 @@ def test_eval_writes_accuracy_per_class_and_confusion_beside_the_checkpoint(trai
     from pointnet.apps.evaluate import evaluate_checkpoint
 
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("eval*"))  # other tests evaluate the shared run
     result = evaluate_checkpoint(compose("eval", [f"checkpoint={run / 'last.pt'}"]), tmp_path / "out", [])
     acc = board(run / "tensorboard" / "eval")
     (point,) = acc.Scalars("eval/acc")

@@ -12,7 +12,7 @@ from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset
 from pointnet.data.inputs import Preprocessing, expand_inputs, load_points, prepare_cloud
-from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pointnet.training.evaluation import predict_logits
 from pointnet.training.metrics import ConfusionMatrix
 from tests.helpers import compose
@@ -99,7 +99,7 @@ def test_raw_clouds_are_normalised_and_turned_to_z_up(trained_run, tmp_path):
     assert relative_gap(moved.logits, plain.logits) < 1e-4
     state = load_checkpoint(trained_run / "last.pt")
     state["config"]["data"]["up_axis"] = "y"
-    torch.save(state, tmp_path / "y_up.pt")
+    save_checkpoint(state, tmp_path / "y_up.pt")
     y_up = Classifier.from_checkpoint(tmp_path / "y_up.pt")
     assert y_up.preprocessing.up_axis == "y"
     y_cloud = cloud[:, [0, 2, 1]] * [1.0, 1.0, -1.0]  # z-up (x, y, z) seen from a y-up source: (x, z, -y)
@@ -124,7 +124,7 @@ def test_bad_inputs_are_named(trained_run, tmp_path):
         clf.predict([42])
     with pytest.raises(ValueError, match="top_k and votes must be >= 1"):
         clf.predict(good, top_k=0)
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(CheckpointError, match="nope.pt: no such file"):
         Classifier.from_checkpoint(tmp_path / "nope.pt")
 
 

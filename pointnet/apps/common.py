@@ -39,12 +39,13 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     """Rebuild the saved model, under the variant (and fast flag) typed on the command line if any."""
     if not cfg.checkpoint:
         raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
-    state = load_checkpoint(Path(cfg.checkpoint))
+    path = Path(cfg.checkpoint)
+    state = load_checkpoint(path)
     changes = {"shared_mlp": cfg.model.shared_mlp} if _typed(overrides, "model/shared_mlp=") else {}
     for override in _typed(overrides, "model."):
         key = override.split("=", 1)[0].split(".", 1)[1]
         changes[key] = cfg.model[key]
-    return model_from_state(state, **changes), state
+    return model_from_state(state, path, **changes), state
 
 
 def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[PointNet, dict[str, Any], DictConfig]:

@@ -15,6 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.common import open_checkpoint, prepare_data
+from pointnet.apps.exits import one_line_errors
+from pointnet.training.checkpoint import CheckpointError
 from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
@@ -36,7 +38,8 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
     train_set, test_set = prepare_data(data)
     point_set = test_set if cfg.eval.split == "test" else train_set
     if point_set.classes != state["classes"]:
-        raise ValueError(f"data classes {point_set.classes} differ from the checkpoint's {state['classes']}")
+        raise CheckpointError(cfg.checkpoint, f"trained on classes {state['classes']}, the data has "
+                              f"{point_set.classes}", "evaluate it on the data it was trained on (data=...)")
     dataset = PointCloudDataset(point_set, data.num_points, train=False, seed=state["config"]["seed"],
                                 normals=model.in_channels == 6)
     loader = make_loader(dataset, cfg.eval.batch_size, train=False, seed=0)
@@ -103,7 +106,8 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="eval")
 def main(cfg: DictConfig) -> float:
-    return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
+    with one_line_errors():
+        return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
 
 
 if __name__ == "__main__":

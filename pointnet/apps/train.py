@@ -26,7 +26,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.common import augmentation, prepare_data, report_up_axis, task_overrides
-from pointnet.apps.config import ConfigError, register_configs, validate
+from pointnet.apps.config import register_configs, validate
+from pointnet.apps.exits import one_line_errors
+from pointnet.apps.rundir import move_into
+from pointnet.errors import ConfigError
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
@@ -36,6 +39,7 @@ from pointnet.training.loop import TrainingLoop
 from pointnet.training.runtime import set_threads, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
+from pointnet.training.stop import StopRequest, Stopped
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -113,17 +117,41 @@ def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> 
                      epochs=cfg.train.epochs, seed=cfg.seed, texts=texts, val=splits.val)
 
 
-def find_resume_checkpoint(resume: Any, run_dir: Path) -> Path | None:
-    """``resume``: false, a checkpoint file or run dir, or true for the newest ``last.pt`` beside this run."""
+# Keys a resumed run may change: where things are, how fast they run, how long the run is, and the
+# shared-MLP variant (the weights and optimiser moments convert). Every other key must match.
+RESUME_MAY_DIFFER = ("resume", "checkpoint", "files", "eval", "train.epochs", "train.threads", "train.num_workers",
+                     "train.device", "train.compile", "train.log_every", "train.num_clouds", "train.distributed",
+                     "data.root", "data.cache_dir", "data.workers", "data.generate", "model.shared_mlp", "model.fast")
+
+
+def outputs_root(run_dir: Path) -> Path:
+    """Where this app's runs live: ``outputs/`` of the launch folder under Hydra, else ``run_dir``'s grandparent.
+
+    ``resume=true`` searches only here, so a custom ``hydra.run.dir`` never makes it pick another run.
+    """
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.cwd) / "outputs"
+    return run_dir.parents[1]
+
+
+def find_resume_checkpoint(resume: Any, root: Path, run_dir: Path) -> Path | None:
+    """``resume``: false, a checkpoint file or run dir, or true for the newest ``root/*/*/last.pt``."""
     if resume is False or resume is None:
         return None
     if resume is True:
-        candidates = [p for p in run_dir.parents[1].glob("*/*/last.pt") if p.parent != run_dir]
+        candidates = [p for p in root.glob("*/*/last.pt") if p.parent != run_dir]
         if not candidates:
-            raise FileNotFoundError(f"resume=true: no last.pt under {run_dir.parents[1]} to resume from")
+            raise ConfigError("resume", f"resume=true: no last.pt under {root} to resume from; "
+                              "give resume=RUN_DIR instead")
         return max(candidates, key=lambda p: p.stat().st_mtime)
     path = Path(resume)
     return path / "last.pt" if path.is_dir() else path
+
+
+def last_good(run_dir: Path) -> str:
+    """How an error message names the checkpoint to go back to."""
+    last = run_dir / "last.pt"
+    return f"the last good checkpoint is {last}" if last.is_file() else f"no checkpoint was saved in {run_dir}"
 
 
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
@@ -142,14 +170,17 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     backend = dist.resolve_backend(d.backend, device)
     dist.check_sync_batchnorm(d.sync_batchnorm, backend)
     split_batch(cfg.train.batch_size, placement.world_size, d.batch_scope)
-    with dist.process_group(placement, backend, d.timeout_s):
+    # signals from here on stop at a safe point (raising Stopped), even during data loading
+    with StopRequest() as stop, dist.process_group(placement, backend, d.timeout_s):
         try:
-            return run_training(cfg, run_dir, device)
+            return run_training(cfg, run_dir, device, stop)
+        except Stopped:
+            raise
         except Exception as exc:
             failure = dist.peer_failure(exc, d.timeout_s)
             if failure is None:
                 raise
-            log.error("%s; the last complete checkpoint is %s", failure, run_dir / "last.pt")
+            log.error("%s; %s", failure, last_good(run_dir))
             raise failure from exc
 
 
@@ -166,12 +197,10 @@ def load_splits(cfg: DictConfig) -> Splits:
     return splits
 
 
-def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str, float]:
+def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
+                 stop: StopRequest | None = None) -> dict[str, float]:
     """Data, state, loop and the final test, in the process group if any."""
-    resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, run_dir)
-    if resume_from is not None and resume_from.parent != run_dir:
-        log.info("continuing %s in its own run dir", resume_from.parent)
-        run_dir = resume_from.parent
+    resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, outputs_root(run_dir), run_dir)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
     plan = recipe(cfg)
@@ -186,22 +215,29 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
         log.info("rank %d of %d on %s: batch %d per rank, %d global, lr %g", dist.rank(), dist.world_size(),
                  device, rank_batch, global_batch, state.lr)
     if resume_from is not None:
-        state.restore(resume_from)
+        state.restore(resume_from, may_differ=RESUME_MAY_DIFFER)
+        if resume_from.parent != run_dir:  # only once accepted: a refused resume leaves the other run alone
+            log.info("continuing %s in its own run dir", resume_from.parent)
+            move_into(run_dir, resume_from.parent)
+            run_dir = resume_from.parent
     if dist.rank() > 0:  # ranks > 0 get their own dropout stream (rank 0 keeps the single-process one)
         torch.manual_seed(rank_seed(cfg.seed, dist.rank(), state.progress.global_step))
     reporter = None
+    # TensorBoard hides events at steps >= purge_step: those after the checkpoint's last step, whose own
+    # events (its step loss, an epoch row logged at that step) were written before it was saved
+    purge = state.progress.global_step + 1 if resume_from else None
     if dist.rank() == 0:
         settings = hparams(cfg, dist.world_size(), global_batch)
         reporter = RunReport(run_dir, splits.test, splits.classes, settings, cfg.train.num_clouds,
-                             purge_step=state.progress.global_step if resume_from else None,
+                             purge_step=purge,
                              shapes={"train": len(splits.train), "val": len(splits.val or []),
                                      "test": len(splits.test)},
                              view=board_view(cfg, splits, settings))
-    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter)
+    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop)
     try:
         return loop.run()
     except NonFiniteLossError as exc:
-        log.error("%s; the last good checkpoint is %s", exc, run_dir / "last.pt")
+        log.error("%s; %s", exc, last_good(run_dir))
         raise
 
 
@@ -218,9 +254,12 @@ def main(cfg: DictConfig) -> float | None:
     """Train; return the last epoch's validation accuracy, the objective a sweeper maximises.
 
     The test accuracy stays in ``metrics.json`` and TensorBoard: choosing settings by it would fit the test set.
+    Exit codes: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving ``last.pt``; 1 a refused
+    checkpoint or setting, a full disk, a non-finite loss or a lost peer (one logged line, no traceback).
     """
-    check_sweep_objective(cfg)
-    metrics = train(cfg)
+    with one_line_errors():
+        check_sweep_objective(cfg)
+        metrics = train(cfg)
     return metrics.get("val/acc")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,17 @@ class BoardView:
     seed: int = 0
     texts: dict[str, str] = field(default_factory=dict)
     val: PointCloudDataset | None = None
+
+
+def finite_or_null(value):
+    """``value`` with every NaN or infinite float replaced by None, so ``json.dumps`` writes valid JSON (null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 class RunReport(Reporter):
@@ -116,9 +128,9 @@ class RunReport(Reporter):
             self.board.embedding("test/global_features", predictions, self.classes, step)
         self.clouds(state.model, step)
         self.board.hparams_done()
-        (self.run_dir / "metrics.json").write_text(json.dumps(
-            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history},
-            indent=2))
+        (self.run_dir / "metrics.json").write_text(json.dumps(finite_or_null(
+            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history}),
+            indent=2, allow_nan=False))
         test = results(last, self.classes, self.run_dir / "confusion_test.png", self.run_dir)
         write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes))
         log.info("test accuracy %.4f (mean class %.4f), last epoch\n%s", last.accuracy,

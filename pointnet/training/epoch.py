@@ -38,6 +38,32 @@ class EpochStats:
         return self.data_seconds / max(self.seconds, 1e-9)
 
 
+@dataclass
+class EpochTotals:
+    """Running sums of one epoch's steps; kept by the loop so a mid-epoch checkpoint carries them.
+
+    ``loss`` and ``reg`` are sums of per-sample losses (mean times batch size), ``data`` seconds spent
+    waiting for batches. A resumed epoch continues these sums, so its means count every batch.
+    """
+
+    loss: float = 0.0
+    reg: float = 0.0
+    correct: int = 0
+    samples: int = 0
+    data: float = 0.0
+
+    def add(self, loss: float, reg: float, correct: int, samples: int, wait: float) -> None:
+        self.loss += loss * samples
+        self.reg += reg * samples
+        self.correct += correct
+        self.samples += samples
+        self.data += wait
+
+    def stats(self, seconds: float) -> EpochStats:
+        n = max(self.samples, 1)
+        return EpochStats(self.loss / n, self.reg / n, self.correct / n, self.samples, seconds, self.data)
+
+
 def _timed(batches: Iterable) -> Iterator[tuple[float, object]]:
     """Yield ``(seconds spent fetching, batch)`` for each batch."""
     it = iter(batches)
@@ -62,6 +88,7 @@ def train_one_epoch(
     on_step: Callable[[int, float, float, float], None] | None = None,
     description: str = "train",
     progress: bool = True,
+    totals: EpochTotals | None = None,
 ) -> EpochStats:
     """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
 
@@ -71,10 +98,11 @@ def train_one_epoch(
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises
     ``NonFiniteLossError`` before the optimiser step, so the weights stay finite. ``progress=False``
-    hides the progress bar (ranks other than 0).
+    hides the progress bar (ranks other than 0). ``totals``: the sums to continue (updated in place
+    before each ``on_step``; a resumed epoch passes what its checkpoint carried).
     """
     model.train()
-    total = dict(loss=0.0, reg=0.0, correct=0, samples=0, data=0.0)
+    totals = EpochTotals() if totals is None else totals
     start = time.perf_counter()
     bar = tqdm(_timed(batches), desc=description, leave=False, total=batch_count(batches),
                disable=None if progress else True)
@@ -93,16 +121,10 @@ def train_one_epoch(
         optimizer.step()
         correct = int((logits.argmax(dim=1) == labels).sum())
         batch = labels.shape[0]
-        total["loss"] += loss_value * batch
-        total["reg"] += reg.item() * batch
-        total["correct"] += correct
-        total["samples"] += batch
-        total["data"] += wait
+        totals.add(loss_value, reg.item(), correct, batch, wait)
         if on_step is not None:
             on_step(index, loss_value, reg.item(), correct / batch)
-    n = max(total["samples"], 1)
-    return EpochStats(total["loss"] / n, total["reg"] / n, total["correct"] / n, total["samples"],
-                      time.perf_counter() - start, total["data"])
+    return totals.stats(time.perf_counter() - start)
 
 
 def batch_count(batches: Iterable) -> int | None:

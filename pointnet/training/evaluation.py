@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -16,6 +16,10 @@ from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
+
+
+class EvaluationAbandoned(Exception):
+    """An evaluation pass stopped part-way on request (see ``evaluate``'s ``abandon``)."""
 
 
 def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
@@ -47,12 +51,19 @@ def evaluate(
     votes: int = 1,
     description: str = "eval",
     progress: bool = True,
+    abandon: Callable[[], bool] | None = None,
 ) -> ConfusionMatrix:
-    """Accumulate a confusion matrix and summed loss over every shape the loader yields."""
+    """Accumulate a confusion matrix and summed loss over every shape the loader yields.
+
+    ``abandon()`` is asked before each batch; when true the pass raises ``EvaluationAbandoned`` (a
+    second stop signal during validation: nothing of the pass is kept, so nothing is inconsistent).
+    """
     model.eval()
     confusion = ConfusionMatrix.empty(num_classes)
     for points, labels in tqdm(batches, desc=description, leave=False, total=batch_count(batches),
                                disable=None if progress else True):
+        if abandon is not None and abandon():
+            raise EvaluationAbandoned(description)
         points, labels = points.to(device=device, dtype=model_dtype(model)), labels.to(device)
         logits, transform = predict_logits(model, points, votes)
         loss, _ = classification_loss(logits, labels, transform, reg_weight)

@@ -18,7 +18,7 @@ import torch
 
 from pointnet.data.inputs import Preprocessing, load_points, prepare_cloud
 from pointnet.nn.model import PointNet
-from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from pointnet.training.epoch import model_dtype
 from pointnet.training.evaluation import predict_logits
 
@@ -42,14 +42,21 @@ class Prediction:
         return list(zip(self.labels, self.probabilities))
 
 
-def model_from_state(state: dict[str, Any], shared_mlp: str | None = None, **changes: Any) -> PointNet:
-    """The checkpoint's ``PointNet`` in eval mode, optionally under another variant (any loads into any)."""
+def model_from_state(state: dict[str, Any], path: str | os.PathLike, shared_mlp: str | None = None,
+                     **changes: Any) -> PointNet:
+    """The checkpoint's ``PointNet`` in eval mode, optionally under another variant (any loads into any).
+
+    Class names and weights that do not fit the recorded model raise ``CheckpointError`` naming ``path``.
+    """
     args = dict(state["model_args"])
+    if len(state.get("classes", [])) != args.get("num_classes"):
+        raise CheckpointError(path, f"{len(state.get('classes', []))} class names for a model of "
+                              f"{args.get('num_classes')} classes")
     if shared_mlp is not None:
         args["shared_mlp"] = shared_mlp
     args.update(changes)
     model = PointNet(**args)
-    model.load_state_dict(state["model"], strict=True)
+    load_weights(model, state["model"], path)
     return model.eval()
 
 
@@ -81,7 +88,7 @@ class Classifier:
                         shared_mlp: str | None = None, **options: Any) -> "Classifier":
         """Build from a ``last.pt``/``best.pt``; ``shared_mlp`` picks another variant than the trained one."""
         state = load_checkpoint(Path(path))
-        model = model_from_state(state, shared_mlp).to(device)
+        model = model_from_state(state, path, shared_mlp).to(device)
         return cls(model, state["classes"], preprocessing_from_state(state), **options)
 
     @property

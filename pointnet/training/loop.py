@@ -2,12 +2,15 @@
 
 ``TrainingLoop`` moves a ``TrainingState`` forward one epoch at a time, saving ``last.pt`` after
 each epoch (and on a stop request, at a step boundary) and ``best.pt`` when validation improves.
+On SIGINT/SIGTERM it saves and raises ``pointnet.training.stop.Stopped`` (the app exits 130/143).
 What people look at goes through a ``Reporter`` (``pointnet.reporting.run_report`` on rank 0,
 the silent base ``Reporter`` elsewhere), so this module knows nothing of TensorBoard or figures.
 """
 from __future__ import annotations
 
 import logging
+import signal
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,14 +20,14 @@ from torch import nn
 from pointnet.data.holdout import Splits
 from pointnet.training import distributed as dist
 from pointnet.training.batching import make_loader
-from pointnet.training.checkpoint import load_checkpoint
-from pointnet.training.epoch import EpochStats, train_one_epoch
-from pointnet.training.evaluation import evaluate
+from pointnet.training.checkpoint import load_checkpoint, load_weights
+from pointnet.training.epoch import EpochStats, EpochTotals, train_one_epoch
+from pointnet.training.evaluation import EvaluationAbandoned, evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
-from pointnet.training.stop import StopRequest
+from pointnet.training.stop import StopAtBoundary, StopRequest, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -61,36 +64,62 @@ class TrainingLoop:
     """Epochs over ``splits`` for ``state``, writing checkpoints into ``run_dir``.
 
     ``net`` is what trains: ``state.model`` itself, or it wrapped in DistributedDataParallel or
-    compiled (same parameters); evaluation and checkpoints use the plain ``state.model``.
+    compiled (same parameters); evaluation and checkpoints use the plain ``state.model``. ``stop``:
+    the signal flags to honour (the app may enter it earlier, so a signal during data loading counts).
+
+    A checkpoint is written only at safe points: after a step (mid-epoch, carrying the epoch's running
+    sums), or after the epoch's end (validation, scheduler step, history row) as one unit.
     """
 
     def __init__(self, state: TrainingState, net: nn.Module, splits: Splits, recipe: Recipe, run_dir: Path,
-                 device: torch.device, rank_batch: int, reporter: Reporter | None = None) -> None:
+                 device: torch.device, rank_batch: int, reporter: Reporter | None = None,
+                 stop: StopRequest | None = None) -> None:
         self.state, self.net, self.splits, self.recipe = state, net, splits, recipe
         self.run_dir, self.device = run_dir, device
         self.rank, self.world_size = dist.rank(), dist.world_size()
         self.reporter = reporter or Reporter()
-        self.stop = StopRequest()
+        self.stop = stop or StopRequest()
+        self.totals = EpochTotals()
         self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
                                         num_workers=recipe.train.num_workers, num_replicas=self.world_size,
                                         rank=self.rank)
 
     def run(self) -> dict[str, float]:
-        """Train the remaining epochs and test; ``{}`` when stopped early (``last.pt`` then holds the state)."""
+        """Train the remaining epochs and test; raises ``Stopped`` after saving on SIGINT/SIGTERM."""
+        p = self.state.progress
+        # a resumed epoch continues the sums its checkpoint carried (rank 0 holds every rank's)
+        self.totals = EpochTotals(**p.partial) if p.partial and self.rank == 0 else EpochTotals()
         with self.stop:
             try:
+                self.stop_point()
                 while self.state.progress.epoch < self.recipe.train.epochs:
                     self.train_epoch()
+                    if self.state.progress.epoch < self.recipe.train.epochs:
+                        self.stop_point()
                 return self.finish()
-            except KeyboardInterrupt:
-                path = self.state.save(self.run_dir / "last.pt")
+            except (StopAtBoundary, EvaluationAbandoned):
+                path = self.save_last()
                 p = self.state.progress
                 if self.rank == 0:
                     log.warning("interrupted: saved %s (epoch %d, batch %d); continue with resume=%s", path,
-                                p.epoch + 1, p.batch, path)
-                return {}
+                                p.epoch + 1, p.batch, self.run_dir)
+                raise Stopped(self.stop.signum or signal.SIGINT, path) from None
             finally:
                 self.reporter.close()
+
+    def stop_point(self) -> None:
+        """A safe point: raise ``StopAtBoundary`` if any rank was asked to stop."""
+        if dist.any_rank(self.stop.requested):
+            raise StopAtBoundary
+
+    def save_last(self) -> Path:
+        """``last.pt`` of the current state, with the running sums of every rank's part of the epoch."""
+        t = self.totals
+        sums = dist.all_reduce_sum(torch.tensor([t.loss, t.reg, t.correct, t.samples, t.data],
+                                                dtype=torch.float64)).tolist()
+        self.state.progress.partial = {"loss": sums[0], "reg": sums[1], "correct": int(sums[2]),
+                                       "samples": int(sums[3]), "data": sums[4]} if t.samples else None
+        return self.state.save(self.run_dir / "last.pt")
 
     def train_epoch(self) -> None:
         p, t = self.state.progress, self.recipe.train
@@ -105,40 +134,52 @@ class TrainingLoop:
             p.global_step += 1
             if p.global_step % t.log_every == 0:
                 self.reporter.step({"train/step_loss": loss, "train/step_reg_loss": reg}, p.global_step)
-            if dist.any_rank(self.stop.requested):  # every rank stops after the same step
-                raise KeyboardInterrupt
+            self.stop_point()  # every rank stops after the same step
 
         stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
                                 device=self.device, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
-                                on_step=on_step,
+                                on_step=on_step, totals=self.totals,
                                 description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
-        self.state.scheduler.step()
+        self.end_epoch(stats, lr, momentum)
+
+    def end_epoch(self, stats: EpochStats, lr: float, momentum: float) -> None:
+        """Validate, step the schedule, record the row, then save ``best.pt`` (if better) and ``last.pt``.
+
+        ``best.pt`` is written before ``last.pt``, both holding the new ``best_val``: a crash between
+        them replays this epoch from the previous ``last.pt``, never loses track of the best.
+        """
+        p = self.state.progress
+        validation = self.validate()  # may be abandoned on a second signal: nothing below has happened yet
+        with warnings.catch_warnings():  # a resumed epoch end has no optimizer.step() in this process
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+            self.state.scheduler.step()
         row = {"epoch": p.epoch + 1, "train/loss": stats.loss, "train/reg_loss": stats.reg_loss,
                "train/acc": stats.accuracy, "lr": lr, "bn_momentum": momentum,
                "perf/samples_per_s": stats.samples_per_second, "perf/data_share": stats.data_share,
-               "perf/epoch_seconds": stats.seconds}
-        row.update(self.validate())
-        p.epoch, p.batch = p.epoch + 1, 0
+               "perf/epoch_seconds": stats.seconds, **validation}
+        p.epoch, p.batch, p.partial = p.epoch + 1, 0, None
+        self.totals = EpochTotals()
         p.history.append(row)
         self.reporter.epoch(row, p.global_step)
-        self.state.save(self.run_dir / "last.pt")
         self.keep_best(row)
+        self.state.save(self.run_dir / "last.pt")
         log.info(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
 
-    def evaluate(self, dataset, description: str) -> ConfusionMatrix:
+    def evaluate(self, dataset, description: str, abandon=None) -> ConfusionMatrix:
         """Counts over every shape of ``dataset`` exactly once: each rank its exact shard, then summed."""
         loader = make_loader(dataset, self.recipe.eval_batch_size, train=False, seed=self.recipe.seed,
                              num_workers=0, num_replicas=self.world_size, rank=self.rank)
         cm = evaluate(self.state.model, loader, len(self.splits.classes), device=self.device,
-                      reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0)
+                      reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0,
+                      abandon=abandon)
         return dist.all_reduce_confusion(cm)
 
     def validate(self) -> dict[str, float]:
         if self.splits.val is None:
             return {}
-        cm = self.evaluate(self.splits.val, "val")
+        cm = self.evaluate(self.splits.val, "val", abandon=lambda: dist.any_rank(self.stop.urgent))
         p = self.state.progress
         self.reporter.validation(cm, self.state.model, p.epoch + 1, p.global_step)
         return {"val/loss": cm.loss, "val/acc": cm.accuracy, "val/mean_class_acc": cm.mean_class_accuracy}
@@ -156,10 +197,11 @@ class TrainingLoop:
         best_path = self.run_dir / "best.pt"
         if dist.on_main(best_path.exists):
             model = self.state.model
-            model.load_state_dict(dist.on_main(lambda: load_checkpoint(best_path)["model"]))
+            load_weights(model, dist.on_main(lambda: load_checkpoint(best_path)["model"]), best_path)
             best = self.evaluate(self.splits.test, "test (best)")
             metrics.update({"test/best_acc": best.accuracy, "test/best_mean_class_acc": best.mean_class_accuracy})
-            model.load_state_dict(dist.on_main(lambda: load_checkpoint(self.run_dir / "last.pt")["model"]))
+            last_path = self.run_dir / "last.pt"
+            load_weights(model, dist.on_main(lambda: load_checkpoint(last_path)["model"]), last_path)
         history = self.state.progress.history
         if history and "val/acc" in history[-1]:
             metrics["val/acc"] = history[-1]["val/acc"]

@@ -7,6 +7,7 @@ size, and a checkpoint loads anywhere with ``weights_only=True``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ import torch
 
 from pointnet.nn.model import PointNet
 from pointnet.training import distributed as dist
-from pointnet.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from pointnet.training.checkpoint import (CheckpointError, load_checkpoint, load_weights, rng_state,
+                                         save_checkpoint, set_rng_state)
 from pointnet.training.optim import build_optimizer, build_scheduler
 from pointnet.training.settings import Recipe
 
@@ -31,11 +33,42 @@ class Progress:
     global_step: int = 0
     best_val: tuple[float, float] = (-1.0, float("-inf"))  # (val acc, -val loss): higher is better
     history: list[dict[str, float]] = field(default_factory=list)
+    partial: dict[str, float] | None = None  # the running sums of the epoch in progress (EpochTotals fields)
 
 
 def scaled_lr(lr: float, scaling: str, global_batch: int, batch_size: int) -> float:
     """``train.lr`` under ``train.distributed.lr_scaling``: ``linear`` scales it by global batch / ``batch_size``."""
     return lr * global_batch / batch_size if scaling == "linear" else lr
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        out.update(_flatten(value, name + ".") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], may_differ: Collection[str]) -> list[str]:
+    """``"key: saved -> current"`` for each dotted key of ``saved`` whose value differs, except keys under
+    ``may_differ`` (keys ``saved`` lacks, added since it was written, are not compared)."""
+    a, b = _flatten(saved), _flatten(current)
+    free = lambda key: any(key == m or key.startswith(m + ".") for m in may_differ)  # noqa: E731
+    return [f"{k}: {a[k]!r} -> {b.get(k, '(unset)')!r}" for k in sorted(a) if not free(k) and a[k] != b.get(k)]
+
+
+def match_moment_shapes(optimizer: torch.optim.Optimizer) -> None:
+    """Reshape loaded optimiser state tensors to their parameter's shape when only the layout differs.
+
+    A Conv1d-variant checkpoint holds Adam moments of shape ``(out, in, 1)``; under the Linear or loop
+    variant the same numbers belong to a ``(out, in)`` weight (and the other way round).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if (isinstance(value, torch.Tensor) and value.shape != param.shape and value.dim() > 0
+                        and value.numel() == param.numel()):
+                    optimizer.state[param][key] = value.reshape(param.shape)
 
 
 class TrainingState:
@@ -71,7 +104,7 @@ class TrainingState:
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
             "progress": {"epoch": p.epoch, "batch": p.batch, "global_step": p.global_step,
-                         "best_val": list(p.best_val), "history": p.history,
+                         "best_val": list(p.best_val), "history": p.history, "partial": p.partial,
                          "global_batch": self.global_batch, "lr_factor": self.lr / self.base_lr,
                          "world_size": self.world_size},
             "config": self.config,
@@ -81,23 +114,33 @@ class TrainingState:
         """Write a checkpoint (rank 0 only: every rank holds the same weights)."""
         return save_checkpoint(self.checkpoint(), path) if dist.rank() == 0 else path
 
-    def restore(self, path: Path) -> None:
-        """Continue from ``path`` (read by rank 0, sent to the others), under any world size.
+    def restore(self, path: Path, may_differ: Collection[str] = ()) -> None:
+        """Continue from ``path`` (read by rank 0, sent to the others), under any world size or variant.
 
-        With another global batch than the checkpoint's (``batch_scope=per_rank`` and another world
-        size), the done part of the epoch is converted to whole batches of the new size, rounding
-        down (a few shapes may be seen twice), and a linearly scaled learning rate is rescaled.
+        The checkpoint's config must equal this run's except for the dotted keys (or key prefixes)
+        in ``may_differ``; otherwise ``CheckpointError`` lists the keys that differ. With another
+        global batch than the checkpoint's (``batch_scope=per_rank`` and another world size), the done
+        part of the epoch is converted to whole batches of the new size, rounding down (a few shapes
+        may be seen twice), and a linearly scaled learning rate is rescaled. Optimiser moments are
+        reshaped like the weights (Conv1d ``(out, in, 1)`` and Linear ``(out, in)``).
         """
         state = dist.on_main(load_checkpoint, path)
         if state["classes"] != self.classes:
-            raise ValueError(f"{path}: trained on classes {state['classes']}, data has {self.classes}")
-        self.model.load_state_dict(state["model"])
+            raise CheckpointError(path, f"trained on classes {state['classes']}, the data has {self.classes}",
+                                  "resume with the data it was trained on, or start a new run")
+        differ = config_differences(state.get("config") or {}, self.config, may_differ)
+        if differ:
+            raise CheckpointError(path, "trained with other settings: " + "; ".join(differ),
+                                  "resume with the same settings, or start a new run")
+        load_weights(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])
+        match_moment_shapes(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         p = state["progress"]
         batch = p["batch"] * p.get("global_batch", self.global_batch) // self.global_batch
-        self.progress = Progress(p["epoch"], batch, p["global_step"], tuple(p["best_val"]), p["history"])
+        partial = p.get("partial") if batch == p["batch"] else None  # sums only where the batches map 1:1
+        self.progress = Progress(p["epoch"], batch, p["global_step"], tuple(p["best_val"]), p["history"], partial)
         factor = self.lr / self.base_lr
         self.rescale_lr(factor / p.get("lr_factor", factor))
         log.info("resumed from %s at epoch %d, batch %d (saved by %d rank(s), now %d)", path, p["epoch"] + 1,

@@ -1,0 +1,173 @@
+"""Real processes for the fault suite: ``python -m pointnet.apps.train`` (and eval, predict, torchrun)
+on the tiny data set with one thread, started, watched, signalled and killed like a user or a
+scheduler would."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from pointnet.training.checkpoint import load_checkpoint
+from tests.helpers import tiny_overrides
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EPOCHS = 4
+STARTED = "data synthetic:"  # logged once the signal handlers are in place and the data is loaded
+
+
+def env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0",
+            "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+
+
+def train_args(data: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [*tiny_overrides(data, f"train.epochs={EPOCHS}", "data.val_fraction=0.25"), f"hydra.run.dir={run_dir}",
+            *extra]
+
+
+def app(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"pointnet.apps.{name}", *args]
+
+
+class Process:
+    """A started command whose output (stdout and stderr together) is collected by a thread."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.started_at = time.monotonic()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> bool:
+        """True once ``text`` was printed; False if the process ended (or timed out) first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return True
+            if self.proc.poll() is not None:
+                self.reader.join(5)
+                return text in self.output
+            time.sleep(0.02)
+        return False
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float = 120.0) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise
+        self.reader.join(5)
+        return code
+
+
+def run(command: list[str], cwd: Path, timeout: float = 180.0) -> tuple[int, str]:
+    p = Process(command, cwd)
+    return p.wait(timeout), p.output
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def unreadable_checkpoints(run_dir: Path) -> list[str]:
+    """Names of the ``*.pt`` files in ``run_dir`` that do not load (weights_only, checksum)."""
+    bad = []
+    for path in sorted(run_dir.glob("*.pt")):
+        try:
+            load_checkpoint(path)
+        except Exception as exc:  # noqa: BLE001 - any failure is what the suite counts
+            bad.append(f"{path.name}: {exc}")
+    return bad
+
+
+def progress(run_dir: Path) -> tuple[int, int, int] | None:
+    """(epoch, batch, global_step) of ``run_dir/last.pt``, None without one."""
+    if not (run_dir / "last.pt").is_file():
+        return None
+    p = load_checkpoint(run_dir / "last.pt")["progress"]
+    return p["epoch"], p["batch"], p["global_step"]
+
+
+def start_or_resume(data: Path, run_dir: Path, attempt: int) -> Process:
+    """Continue ``run_dir`` (from a fresh Hydra dir beside it) or, with no ``last.pt`` yet, start it again."""
+    if (run_dir / "last.pt").is_file():
+        return Process(app("train", *train_args(data, run_dir.parent / f"resume{attempt}", f"resume={run_dir}")),
+                       run_dir.parent)
+    return Process(app("train", *train_args(data, run_dir)), run_dir.parent)
+
+
+def random_moments(rng: random.Random, count: int, train_seconds: float) -> list[float]:
+    """``count`` sorted moments uniform over an uninterrupted run's training time (seconds after start)."""
+    return sorted(rng.uniform(0.0, train_seconds) for _ in range(count))
+
+
+def delay_until(moment: float, run_dir: Path, train_seconds: float, total_steps: int) -> float:
+    """Seconds to wait after a (re)started run begins training so that it stands at ``moment`` of the run:
+    the resumed run starts where ``last.pt`` stands, which is at or before the previous moment."""
+    done = (progress(run_dir) or (0, 0, 0))[2] / total_steps * train_seconds
+    return max(moment - done, 0.02)
+
+
+def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, float, int], rng: random.Random,
+                inject) -> tuple[list[dict], list[Path]]:
+    """Train, and at ``count`` random moments call ``inject(process, trial)`` (a signal, a kill), resuming
+    after each; returns the trials and the run dirs, each finished by a last clean resume.
+
+    A trial that finds the run already finished (a slower reference, a short rest of the run) is not
+    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run.
+    """
+    _, train_seconds, steps = reference
+    runs, trials, attempt = [folder / "run0"], [], 0
+    moments = random_moments(rng, count, train_seconds)
+    while len(trials) < count and attempt < 3 * count:
+        run_dir = runs[-1]
+        p = start_or_resume(data, run_dir, attempt)
+        attempt += 1
+        assert p.wait_for(STARTED), p.output[-3000:]
+        time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
+        inject(p, len(trials))
+        code = p.wait(120)
+        if code == 0:
+            runs.append(folder / f"run{len(runs)}")
+            moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
+            continue
+        trials.append(dict(run=run_dir.name, code=code, at=progress(run_dir), unreadable=unreadable_checkpoints(run_dir),
+                           output=p.output))
+    assert len(trials) == count, f"only {len(trials)} of {count} faults hit a running process"
+    p = start_or_resume(data, runs[-1], attempt)
+    assert p.wait() == 0, p.output[-3000:]
+    return trials, runs
+
+
+def history_without_perf(run_dir: Path) -> list[dict]:
+    rows = load_checkpoint(run_dir / "last.pt")["progress"]["history"]
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]
