@@ -14,6 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
@@ -70,6 +71,7 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="eval")
+@app_main("eval")
 def main(cfg: DictConfig) -> float:
     return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
 

@@ -16,6 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import ConfigError, register_configs
 from pointnet.data import MeshError
@@ -59,6 +60,7 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
     if not cfg.files:
         raise ConfigError("files", "give at least one file: 'files=[chair.off]'")
     model, state, data = open_checkpoint(cfg, overrides)
+    device = next(model.parameters()).device
     results = []
     for name in cfg.files:
         path = Path(name)
@@ -68,8 +70,8 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
             log.error("skipped %s", exc)
             results.append({"file": str(path), "error": str(exc)})
             continue
-        logits, _ = predict_logits(model, points[None], cfg.eval.votes)  # (1, K)
-        ranked = top_k(logits[0].softmax(dim=0), state["classes"], cfg.eval.top_k)
+        logits, _ = predict_logits(model, points[None].to(device), cfg.eval.votes)  # (1, K)
+        ranked = top_k(logits[0].cpu().softmax(dim=0), state["classes"], cfg.eval.top_k)
         results.append({"file": str(path), "top_k": ranked})
         print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in ranked))
     Path(out_dir, "predictions.json").write_text(json.dumps(results, indent=2))
@@ -77,6 +79,7 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="predict")
+@app_main("predict")
 def main(cfg: DictConfig) -> None:
     predict_files(cfg, HydraConfig.get().runtime.output_dir)
 
