@@ -2,12 +2,15 @@
 
 ``@hydra.main`` prints an exception's traceback; a refused setting is the user's to fix, not a bug,
 so it prints as ``error: <key>: <message>`` on stderr with exit code 2 (a data set that cannot be
-used: exit code 1), before any work starts.
+used: exit code 1), before any work starts. A full disk is not a bug either: it prints as one line
+naming what could not be written (exit code 1); what was already written completely stays intact.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +46,7 @@ def app_main(app: str) -> Callable[[Callable[[DictConfig], T]], Callable[[DictCo
     def decorate(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
         @functools.wraps(task)
         def run(cfg: DictConfig) -> Any:
+            threading.excepthook = _quiet_disk_full
             try:
                 preflight(app, cfg)
                 return task(cfg)
@@ -50,10 +54,20 @@ def app_main(app: str) -> Callable[[Callable[[DictConfig], T]], Callable[[DictCo
                 _exit(error, CONFIG_EXIT)
             except DatasetError as error:
                 _exit(error, DATA_EXIT)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+                _exit(error, DATA_EXIT)
 
         return run
 
     return decorate
+
+
+def _quiet_disk_full(args: threading.ExceptHookArgs) -> None:
+    """Leave a writer thread's full-disk error to the main thread (which reports it in one line)."""
+    if not (isinstance(args.exc_value, OSError) and args.exc_value.errno == errno.ENOSPC):
+        threading.__excepthook__(args)
 
 
 def _exit(error: Exception, code: int) -> None:
