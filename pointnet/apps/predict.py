@@ -38,13 +38,17 @@ def load_points(path: Path, num_points: int, up_axis: str, seed: int = 0) -> np.
     if suffix not in POINT_SUFFIXES:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {MESH_SUFFIXES + POINT_SUFFIXES}")
     try:
-        raw = np.load(path) if suffix == ".npy" else np.loadtxt(path, delimiter="," if suffix == ".csv" else None,
-                                                                 ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read points ({exc})") from exc
-    if raw.ndim != 2 or raw.shape[1] < 3 or len(raw) == 0 or not np.isfinite(raw[:, :3]).all():
-        raise ValueError(f"{path}: expected an (N, 3+) array of finite numbers, got shape {raw.shape}")
-    points = raw[:, :3].astype(np.float32)
+        # memory-mapped: a header claiming billions of points is refused by size, never allocated
+        raw = (np.load(path, mmap_mode="r", allow_pickle=False) if suffix == ".npy"
+               else np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2))
+        numeric = raw.ndim == 2 and raw.shape[1] >= 3 and len(raw) > 0 and np.issubdtype(raw.dtype, np.number)
+        with np.errstate(over="ignore", invalid="ignore"):
+            points = raw[:, :3].astype(np.float32) if numeric else None
+    except Exception as exc:  # noqa: BLE001 - the contract: a bad point file only ever raises ValueError
+        raise ValueError(f"{path}: cannot read points ({type(exc).__name__}: {exc})") from exc
+    if points is None or not np.isfinite(points).all():
+        raise ValueError(f"{path}: expected an (N, 3+) array of finite float32 numbers, got {raw.dtype} "
+                         f"shape {raw.shape}")
     if len(points) > num_points:
         points = points[np.random.default_rng(seed).choice(len(points), num_points, replace=False)]
     return normalize(to_z_up(points, up_axis))
