@@ -11,7 +11,8 @@ import errno
 import functools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra import compose
@@ -19,7 +20,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pointnet.apps.preflight import check_group_choices, check_used_keys
+from pointnet.apps.config import validate, validate_data, validate_eval, validate_model
+from pointnet.apps.preflight import check_finite, check_group_choices, check_runtime, check_used_keys
 from pointnet.data.errors import DatasetError
 from pointnet.errors import ConfigError
 
@@ -33,11 +35,44 @@ def group_options(group: str) -> list[str]:
     return GlobalHydra.instance().config_loader().get_group_options(group)
 
 
+def _validate_reader(cfg: DictConfig) -> None:
+    """Eval and predict: what they check before opening the checkpoint (its data config comes after)."""
+    if not cfg.checkpoint:
+        raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
+    if not Path(cfg.checkpoint).is_file():
+        raise ConfigError("checkpoint", f"no such file: {Path(cfg.checkpoint).resolve()}")
+    validate_model(cfg.model)
+    validate_eval(cfg.eval)
+    check_runtime(cfg.train.threads, cfg.train.device)
+
+
+VALIDATE: dict[str, Callable[[DictConfig], None]] = {
+    "train": validate,
+    "eval": _validate_reader,
+    "predict": _validate_reader,
+    "prepare": lambda cfg: validate_data(cfg.data),
+}
+"""What each app checks of its config before any work."""
+
+
+def check_config(app: str, cfg: DictConfig, defaults: DictConfig, choices: Mapping[str, Any],
+                 options: Callable[[str], list[str]]) -> None:
+    """Every check ``pointnet-<app>`` runs before work, on plain inputs (the fuzz tests call it too).
+
+    ``defaults``: the app's config composed without overrides; ``choices``: the selected group
+    options; ``options(group)``: the options that exist.
+    """
+    check_group_choices(choices, options)
+    check_used_keys(app, cfg, defaults)
+    check_finite(cfg)
+    VALIDATE[app](cfg)
+
+
 def preflight(app: str, cfg: DictConfig) -> None:
-    """Inside a running Hydra app: refuse unknown group options and keys ``pointnet-<app>`` ignores."""
+    """Inside a running Hydra app: :func:`check_config` with Hydra's own choices and defaults."""
     hydra_cfg = HydraConfig.get()
-    check_group_choices(dict(hydra_cfg.runtime.choices), group_options)
-    check_used_keys(app, cfg, compose(config_name=hydra_cfg.job.config_name))
+    defaults = compose(config_name=hydra_cfg.job.config_name)
+    check_config(app, cfg, defaults, dict(hydra_cfg.runtime.choices), group_options)
 
 
 def app_main(app: str) -> Callable[[Callable[[DictConfig], T]], Callable[[DictConfig], T]]:

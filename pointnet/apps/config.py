@@ -182,6 +182,8 @@ def validate_train(cfg: Any) -> None:
     _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
     _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
            f"must be true, false or a checkpoint path, got {cfg.resume!r}")
+    _check(not isinstance(cfg.resume, str) or Path(cfg.resume).exists(), "resume",
+           f"no checkpoint or run dir at {Path(str(cfg.resume)).resolve()}")
     validate_distributed(train.distributed)
     validate_schedules(cfg)
 

@@ -8,6 +8,7 @@ options that exist, because Hydra drops an unknown optional choice without a wor
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -54,12 +55,30 @@ def _covered(path: str, allowed: tuple[str, ...]) -> bool:
 
 
 def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
-    """Refuse the first key changed from ``defaults`` that ``pointnet-<app>`` does not read."""
+    """Refuse keys not in ``defaults`` (``+model.bogus=1``) and changed ones ``pointnet-<app>`` does not read.
+
+    The error names the first such key and lists the others.
+    """
+    known = dict(_leaves(_plain(defaults)))
+    added = [k for k, _ in _leaves(_plain(cfg)) if k not in known]
+    if added:
+        raise ConfigError(added[0], "unknown key (not in the config schema)" + _also(added))
     allowed = APP_KEYS[app]
     unused = [k for k in changed_keys(cfg, defaults) if not _covered(k, allowed)]
     if unused:
         raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(allowed)}; "
-                                     "remove it (or run the app that uses it)")
+                                     "remove it (or run the app that uses it)" + _also(unused))
+
+
+def _also(keys: list[str]) -> str:
+    return f"; also {', '.join(keys[1:])}" if len(keys) > 1 else ""
+
+
+def check_finite(cfg: Any) -> None:
+    """Refuse a NaN or infinite number anywhere: no setting means "unbounded" by ``inf``."""
+    for key, value in _leaves(_plain(cfg)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
 
 
 def check_group_choices(choices: Mapping[str, Any], options: Callable[[str], list[str]]) -> None:
