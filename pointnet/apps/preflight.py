@@ -28,11 +28,11 @@ APP_KEYS: dict[str, tuple[str, ...]] = {
 """Per app (``pointnet-<app>``): the config paths it reads; a path covers every key below it."""
 
 
-def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def config_leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """``(dotted path, value)`` of every leaf of a plain container (a list is one leaf)."""
     if isinstance(node, Mapping) and node:
         for key, value in node.items():
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+            yield from config_leaves(value, f"{prefix}.{key}" if prefix else str(key))
     else:
         yield prefix, node
 
@@ -45,12 +45,13 @@ def _plain(cfg: Any) -> dict[str, Any]:
 
 def changed_keys(cfg: Any, defaults: Any) -> list[str]:
     """Dotted paths whose value in ``cfg`` differs from ``defaults`` (added or removed ones too)."""
-    ours, theirs = dict(_leaves(_plain(cfg))), dict(_leaves(_plain(defaults)))
+    ours, theirs = dict(config_leaves(_plain(cfg))), dict(config_leaves(_plain(defaults)))
     missing = object()
     return sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, missing) != theirs.get(k, missing))
 
 
-def _covered(path: str, allowed: tuple[str, ...]) -> bool:
+def reads(path: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of the ``allowed`` config paths or lies below one."""
     return any(path == a or path.startswith(a + ".") for a in allowed)
 
 
@@ -59,12 +60,12 @@ def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
 
     The error names the first such key and lists the others.
     """
-    known = dict(_leaves(_plain(defaults)))
-    added = [k for k, _ in _leaves(_plain(cfg)) if k not in known]
+    known = dict(config_leaves(_plain(defaults)))
+    added = [k for k, _ in config_leaves(_plain(cfg)) if k not in known]
     if added:
         raise ConfigError(added[0], "unknown key (not in the config schema)" + _also(added))
     allowed = APP_KEYS[app]
-    unused = [k for k in changed_keys(cfg, defaults) if not _covered(k, allowed)]
+    unused = [k for k in changed_keys(cfg, defaults) if not reads(k, allowed)]
     if unused:
         raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(allowed)}; "
                                      "remove it (or run the app that uses it)" + _also(unused))
@@ -76,7 +77,7 @@ def _also(keys: list[str]) -> str:
 
 def check_finite(cfg: Any) -> None:
     """Refuse a NaN or infinite number anywhere: no setting means "unbounded" by ``inf``."""
-    for key, value in _leaves(_plain(cfg)):
+    for key, value in config_leaves(_plain(cfg)):
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(key, f"must be a finite number, got {value}")
 
