@@ -114,3 +114,17 @@ def test_eval_and_predict_load_the_model_on_train_device(trained_run):
             cfg = compose(app, [f"checkpoint={trained_run / 'last.pt'}", "train.device=cuda"])
             with pytest.raises(ConfigError, match="^train.device: 'cuda' requested"):
                 open_checkpoint(cfg, overrides=[])
+
+
+def test_a_data_set_with_nothing_readable_is_one_line_with_exit_code_1(tmp_path):
+    root = tmp_path / "broken"
+    for split in ("train", "test"):
+        (root / "chair" / split).mkdir(parents=True)
+        (root / "chair" / split / "chair_0001.off").write_text("OFF\n3 1 0\n0 0 0\n")  # truncated
+    result = run_app("prepare", f"data.root={root}", "data.generate=false", "data.workers=1",
+                     f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("error: no readable shape in "))
+    assert all(line.startswith("  ") and "chair_0001.off: truncated" in line for line in lines[first + 1 :])
