@@ -60,10 +60,11 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
                            out_dir: Path) -> None:
     """Images (and TensorBoard figures) of the critical points of ``count`` shapes spread over the set."""
     board = RunBoard(out_dir / "tensorboard")
+    device = next(model.parameters()).device
     for k in range(min(count, len(dataset))):
         index = k * len(dataset) // count
         points, label = dataset[index]
-        critical = critical_point_indices(model, points)
+        critical = critical_point_indices(model, points.to(device)).cpu()  # model on train.device
         fig = critical_points_figure(points, critical, f"{classes[int(label)]} #{index}")
         board.writer.add_figure(f"critical_points/{index}_{classes[int(label)]}", fig, 0, close=False)
         save_figure(fig, out_dir / f"critical_points_{index}_{classes[int(label)]}.png")
