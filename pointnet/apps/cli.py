@@ -46,10 +46,16 @@ def _validate_reader(cfg: DictConfig) -> None:
     check_runtime(cfg.train.threads, cfg.train.device)
 
 
+def _validate_predict(cfg: DictConfig) -> None:
+    if not cfg.files:
+        raise ConfigError("files", "give at least one file: 'files=[chair.off]'")
+    _validate_reader(cfg)
+
+
 VALIDATE: dict[str, Callable[[DictConfig], None]] = {
     "train": validate,
     "eval": _validate_reader,
-    "predict": _validate_reader,
+    "predict": _validate_predict,
     "prepare": lambda cfg: validate_data(cfg.data),
 }
 """What each app checks of its config before any work."""

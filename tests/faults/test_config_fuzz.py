@@ -85,7 +85,7 @@ def honoured(app: str, key: str, override: str, cfg) -> bool:
     typed = OmegaConf.from_dotlist([override.lstrip("+")])
     want, got = OmegaConf.select(typed, key), OmegaConf.select(cfg, key)
     same = want == got or (isinstance(want, float) and isinstance(got, float) and math.isnan(want) and math.isnan(got))
-    return reads(key, APP_KEYS[app]) and (same or OmegaConf.is_list(got))
+    return reads(key, APP_KEYS[app]) and same
 
 
 def base_overrides(app: str, tiny_data, checkpoint) -> list[str]:
