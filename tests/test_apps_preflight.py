@@ -82,6 +82,8 @@ def test_unknown_optional_group_choice_is_refused_with_the_options():
     ("data.augment.scale_low=0", "data.augment.scale_low"),
     ("data.subset=modelnet20", "data.subset"),
     ("data.synthetic.train_per_class=0", "data.synthetic.train_per_class"),
+    ("data.root=''", "data.root"),
+    ("data.cache_dir=''", "data.cache_dir"),
 ])
 def test_values_that_failed_mid_run_are_refused_by_training_validation(override, key):
     with pytest.raises(ConfigError, match=f"^{key}: "):

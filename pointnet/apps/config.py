@@ -138,6 +138,9 @@ def validate_data(data: Any) -> None:
     _check(0 <= data.val_fraction < 1, "data.val_fraction", f"must be in [0, 1), got {data.val_fraction}")
     _check_choice(data.up_axis, "data.up_axis", ("y", "z"))
     _check(data.workers >= 1, "data.workers", f"must be >= 1, got {data.workers}")
+    _check(bool(data.root), "data.root", "must name a folder, got an empty string")
+    _check(data.cache_dir is None or bool(data.cache_dir), "data.cache_dir",
+           "must name a folder or be null (the data set's own .cache), got an empty string")
     _check(data.generate or Path(data.root).is_dir(), "data.root",
            f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
     _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",
