@@ -10,11 +10,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.training.checkpoint import load_checkpoint
 from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validate_model
+from pointnet.apps.preflight import check_runtime
 from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
@@ -35,8 +37,15 @@ def _typed(overrides: list[str], prefix: str) -> list[str]:
     return [o.lstrip("+~") for o in overrides if o.lstrip("+~").startswith(prefix)]
 
 
+def resolve_device(name: str) -> torch.device:
+    """``train.device`` as a torch device: ``auto`` is CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointNet, dict[str, Any]]:
-    """Rebuild the saved model, under the variant (and fast flag) typed on the command line if any."""
+    """Rebuild the saved model on ``train.device``, under the variant (and fast flag) typed if any."""
     if not cfg.checkpoint:
         raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
     path = Path(cfg.checkpoint)
@@ -45,7 +54,7 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     for override in _typed(overrides, "model."):
         key = override.split("=", 1)[0].split(".", 1)[1]
         changes[key] = cfg.model[key]
-    return model_from_state(state, path, **changes), state
+    return model_from_state(state, path, **changes).to(resolve_device(cfg.train.device)), state
 
 
 def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[PointNet, dict[str, Any], DictConfig]:
@@ -56,6 +65,7 @@ def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[Point
     overrides = task_overrides() if overrides is None else overrides
     validate_model(cfg.model)
     validate_eval(cfg.eval)
+    check_runtime(cfg.train.threads, cfg.train.device)
     tune_malloc()
     set_threads(cfg.train.threads)
     model, state = model_from_checkpoint(cfg, overrides)

@@ -18,6 +18,7 @@ from pointnet.data import FORMATS
 from pointnet.data.formats import SUBSETS
 from pointnet.data.sampling import UP_AXES
 from pointnet.apps.launch import register_resolvers
+from pointnet.apps.preflight import check_runtime
 from pointnet.errors import ConfigError
 from pointnet.reporting.predictions import PREDICTION_FORMATS
 from pointnet.training.batching import BATCH_SCOPES
@@ -160,13 +161,27 @@ def validate_data(data: Any) -> None:
     _check(0 <= data.test_fraction < 1, "data.test_fraction", f"must be in [0, 1), got {data.test_fraction}")
     _check(data.workers >= 1, "data.workers", f"must be >= 1, got {data.workers}")
     _check(bool(str(data.root).strip()), "data.root", f"required for data={data.name}: data.root=/path/to/your/shapes")
+    _check(data.cache_dir is None or bool(data.cache_dir), "data.cache_dir",
+           "must name a folder or be null (the data set's own .cache), got an empty string")
     _check(data.generate or Path(data.root).is_dir(), "data.root",
            f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
     _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",
            "must be <= data.augment.scale_high")
-    _check(data.augment.scale_low > 0, "data.augment.scale_low", f"must be > 0, got {data.augment.scale_low}")
     _check(0 <= data.augment.point_dropout < 1, "data.augment.point_dropout",
            f"must be in [0, 1), got {data.augment.point_dropout}")
+    validate_amounts(data)
+
+
+def validate_amounts(data: Any) -> None:
+    """Counts and magnitudes of the data settings that only a later stage would trip over."""
+    for key in ("train_per_class", "test_per_class"):
+        value = data.synthetic[key]
+        _check(value >= 1, f"data.synthetic.{key}", f"must be >= 1, got {value}")
+    _check(0 <= data.synthetic.seed < 2**32, "data.synthetic.seed", f"must be in [0, 2**32), got {data.synthetic.seed}")
+    _check(data.augment.scale_low > 0, "data.augment.scale_low", f"must be > 0, got {data.augment.scale_low}")
+    for key in ("jitter_sigma", "jitter_clip", "shift"):
+        value = data.augment[key]
+        _check(value >= 0, f"data.augment.{key}", f"must be >= 0 (0 turns it off), got {value}")
 
 
 def validate_eval(ev: Any) -> None:
@@ -188,8 +203,8 @@ def validate_train(cfg: Any) -> None:
     _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
     _check(train.figures_every >= 0, "train.figures_every", f"must be >= 0 (0: test figures only), got "
            f"{train.figures_every}")
-    _check(train.device in ("auto", "cpu") or train.device.startswith("cuda"), "train.device",
-           f"must be auto, cpu or cuda[:N], got {train.device!r}")
+    check_runtime(train.threads, train.device, train.num_workers)
+    _check(cfg.eval.batch_size > 0, "eval.batch_size", f"must be > 0, got {cfg.eval.batch_size}")
     _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)
     _check_choice(cfg.scheduler.name, "scheduler.name", SCHEDULERS)
     _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
@@ -200,7 +215,24 @@ def validate_train(cfg: Any) -> None:
     _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {cfg.optimizer.weight_decay}")
     _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
            f"must be true, false or a checkpoint path, got {cfg.resume!r}")
+    _check(not isinstance(cfg.resume, str) or Path(cfg.resume).exists(), "resume",
+           f"no checkpoint or run dir at {Path(str(cfg.resume)).resolve()}")
     validate_distributed(train.distributed)
+    validate_schedules(cfg)
+
+
+def validate_schedules(cfg: Any) -> None:
+    """Optimiser, schedules, seed and logging amounts that torch or NumPy would refuse mid-run."""
+    _check(0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2**32) (NumPy's seed range), got {cfg.seed}")
+    _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {cfg.optimizer.weight_decay}")
+    _check(0 <= cfg.optimizer.momentum < 1, "optimizer.momentum", f"must be in [0, 1), got {cfg.optimizer.momentum}")
+    _check(cfg.scheduler.gamma > 0, "scheduler.gamma", f"must be > 0, got {cfg.scheduler.gamma}")
+    _check(cfg.scheduler.min_lr >= 0, "scheduler.min_lr", f"must be >= 0, got {cfg.scheduler.min_lr}")
+    bn = cfg.train.bn_momentum
+    for key in ("start", "decay", "minimum"):
+        _check(0 <= bn[key] <= 1, f"train.bn_momentum.{key}", f"must be in [0, 1], got {bn[key]}")
+    _check(bn.step_size >= 1, "train.bn_momentum.step_size", f"must be >= 1, got {bn.step_size}")
+    _check(cfg.train.num_clouds >= 0, "train.num_clouds", f"must be >= 0, got {cfg.train.num_clouds}")
 
 
 def validate_distributed(d: Any) -> None:

@@ -14,8 +14,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint, prepare_data
-from pointnet.apps.exits import one_line_errors
 from pointnet.training.checkpoint import CheckpointError
 from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
@@ -94,10 +94,11 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
                            out_dir: Path) -> None:
     """Images (and TensorBoard figures) of the critical points of ``count`` shapes spread over the set."""
     board = RunBoard(out_dir / "tensorboard")
+    device = next(model.parameters()).device
     for k in range(min(count, len(dataset))):
         index = k * len(dataset) // count
         points, label = dataset[index]
-        critical = critical_point_indices(model, points)
+        critical = critical_point_indices(model, points.to(device)).cpu()  # model on train.device
         fig = critical_points_figure(points, critical, f"{classes[int(label)]} #{index}")
         board.writer.add_figure(f"critical_points/{index}_{classes[int(label)]}", fig, 0, close=False)
         save_figure(fig, out_dir / f"critical_points_{index}_{classes[int(label)]}.png")
@@ -105,9 +106,9 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="eval")
+@app_main("eval")
 def main(cfg: DictConfig) -> float:
-    with one_line_errors():
-        return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
+    return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
 
 
 if __name__ == "__main__":

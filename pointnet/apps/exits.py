@@ -1,12 +1,13 @@
 """How the apps end on an expected failure: one line naming the file and what to do, and an exit code.
 
 Hydra prints a traceback for any exception that leaves the task function; a refused checkpoint or a
-full disk is not a bug, so the apps turn these into one logged line and ``SystemExit``:
+full disk is not a bug, so the apps turn these into one logged line and ``SystemExit`` (every app's
+``main`` runs under it through ``pointnet.apps.cli.app_main``, which answers a ``ConfigError`` with
+exit code 2):
 
 - ``Stopped`` (SIGINT/SIGTERM, state saved): exit 130 / 143, the shell's codes for death by the signal;
 - ``CheckpointError`` (unreadable, damaged, foreign or mismatched checkpoint): exit 1;
 - ``CheckpointWriteError`` (disk full, ENOSPC; the previous checkpoint intact): exit 1;
-- ``ConfigError`` (a value refused before work starts, naming the key): exit 1;
 - ``NonFiniteLossError`` and ``PeerFailure``: exit 1, with no second line (the training app has logged
   them already, naming the checkpoint to go back to).
 """
@@ -17,7 +18,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pointnet.errors import ConfigError
 from pointnet.training.checkpoint import CheckpointError, CheckpointWriteError
 from pointnet.training.distributed import PeerFailure
 from pointnet.training.epoch import NonFiniteLossError
@@ -36,7 +36,7 @@ def one_line_errors() -> Iterator[None]:
     except Stopped as exc:
         log.warning("%s", exc)
         raise SystemExit(exc.exit_code) from None
-    except (CheckpointError, CheckpointWriteError, ConfigError) as exc:
+    except (CheckpointError, CheckpointWriteError) as exc:
         log.error("%s", exc)
         if not logging.getLogger().handlers:  # outside Hydra nothing prints the log
             print(f"error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.config import register_configs, validate_export
 from pointnet.training.export import EXPORT_SUFFIXES, export_model
 from pointnet.training.inference import Classifier
@@ -32,6 +33,7 @@ def export_checkpoint(cfg: DictConfig) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="export")
+@app_main("export")
 def main(cfg: DictConfig) -> None:
     print(export_checkpoint(cfg))
 

@@ -22,9 +22,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import register_configs, validate_predict
-from pointnet.apps.exits import one_line_errors
 from pointnet.data import MeshError
 from pointnet.data.inputs import Preprocessing, expand_inputs
 from pointnet.reporting.predictions import PREDICTION_FORMATS
@@ -67,9 +67,9 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="predict")
+@app_main("predict")
 def main(cfg: DictConfig) -> None:
-    with one_line_errors():
-        records = predict_files(cfg, HydraConfig.get().runtime.output_dir)
+    records = predict_files(cfg, HydraConfig.get().runtime.output_dir)
     if any("error" in r for r in records):
         sys.exit(1)
 

@@ -13,6 +13,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
+from pointnet.apps.cli import app_main
 from pointnet.apps.common import prepare_data, report_up_axis
 from pointnet.apps.config import register_configs, validate_data
 
@@ -28,6 +29,7 @@ def prepare(data: DictConfig) -> str:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="train")
+@app_main("prepare")
 def main(cfg: DictConfig) -> None:
     summary = prepare(cfg.data)
     print(summary)

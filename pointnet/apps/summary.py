@@ -17,9 +17,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from pointnet.apps.common import data_config, model_from_checkpoint, prepare_data
+from pointnet.apps.common import data_config, prepare_data
 from pointnet.reporting.summary import Job, read_jobs, write_summary
+from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.evaluation import vote_confusion
+from pointnet.training.inference import model_from_state
 from pointnet.training.runtime import set_threads
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 def vote_accuracy(job: Job, votes: int) -> float:
     """Accuracy of ``job``'s ``best.pt`` on its test split with ``votes`` views per shape."""
     checkpoint = job.path / "best.pt"
-    model, state = model_from_checkpoint(OmegaConf.create({"checkpoint": str(checkpoint)}), [])
+    state = load_checkpoint(checkpoint)
+    model = model_from_state(state, checkpoint)
     data = data_config(OmegaConf.create({}), state, [])
     _, test_set = prepare_data(data, progress=False)
     if test_set.classes != state["classes"]:

@@ -25,9 +25,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.common import augmentation, prepare_data, report_up_axis, task_overrides
+from pointnet.apps.cli import app_main
+from pointnet.apps.common import augmentation, prepare_data, report_up_axis, resolve_device, task_overrides
 from pointnet.apps.config import register_configs, validate
-from pointnet.apps.exits import one_line_errors
 from pointnet.apps.rundir import move_into
 from pointnet.errors import ConfigError
 from pointnet.data.holdout import Splits, build_splits
@@ -54,12 +54,6 @@ def seed_everything(seed: int) -> None:
 def rank_seed(seed: int, rank: int, step: int) -> int:
     """The torch seed of rank ``rank`` > 0 from step ``step`` on (its dropout masks differ from rank 0's)."""
     return ((seed * 1_000_003 + rank) * 1_000_003 + step) & (2**63 - 1)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def model_args(cfg: DictConfig, num_classes: int) -> dict[str, Any]:
@@ -197,6 +191,14 @@ def load_splits(cfg: DictConfig) -> Splits:
     return splits
 
 
+def check_batch_fits(global_batch: int, train_shapes: int, val_fraction: float) -> None:
+    """Refuse a batch larger than the training set: with ``drop_last`` not one step would run."""
+    if global_batch > train_shapes:
+        raise ConfigError("train.batch_size", f"a batch of {global_batch} is larger than the training set "
+                          f"({train_shapes} shapes after holding out data.val_fraction={val_fraction}); "
+                          f"no step would run: use train.batch_size <= {train_shapes}")
+
+
 def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                  stop: StopRequest | None = None) -> dict[str, float]:
     """Data, state, loop and the final test, in the process group if any."""
@@ -206,6 +208,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
     plan = recipe(cfg)
     rank_batch, global_batch = split_batch(plan.train.batch_size, dist.world_size(),
                                            plan.train.distributed.batch_scope)
+    check_batch_fits(global_batch, len(splits.train), cfg.data.val_fraction)
     state = TrainingState(model_args(cfg, len(splits.classes)), splits.classes, plan, global_batch, device,
                           OmegaConf.to_container(cfg, resolve=True))
     net = dist.data_parallel(state.model, device)
@@ -250,17 +253,17 @@ def check_sweep_objective(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="train")
+@app_main("train")
 def main(cfg: DictConfig) -> float | None:
     """Train; return the last epoch's validation accuracy, the objective a sweeper maximises.
 
     The test accuracy stays in ``metrics.json`` and TensorBoard: choosing settings by it would fit the test set.
-    Exit codes: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving ``last.pt``; 1 a refused
-    checkpoint or setting, a full disk, a non-finite loss or a lost peer (one logged line, no traceback).
+    Exit codes: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving ``last.pt``; 2 a refused
+    setting; 1 a refused checkpoint, an unusable data set, a full disk, a non-finite loss or a lost peer
+    (one line, no traceback).
     """
-    with one_line_errors():
-        check_sweep_objective(cfg)
-        metrics = train(cfg)
-    return metrics.get("val/acc")
+    check_sweep_objective(cfg)
+    return train(cfg).get("val/acc")
 
 
 if __name__ == "__main__":

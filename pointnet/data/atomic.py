@@ -48,9 +48,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda file: file.write(text.encode("utf-8")))
 
 
+class _PlainWrites:
+    """Only ``write``: NumPy then writes through it in chunks, whose errors carry errno (ENOSPC).
+
+    On a real file NumPy uses ``tofile``, which reports a full disk as "N requested and M written"
+    without an errno, so the user would not learn that the disk is full.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.write = file.write
+
+
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Save ``array`` as a ``.npy`` file atomically (loadable with ``np.load(mmap_mode="r")``)."""
-    atomic_write(path, lambda file: np.save(file, np.ascontiguousarray(array), allow_pickle=False))
+    atomic_write(path, lambda file: np.save(_PlainWrites(file), np.ascontiguousarray(array), allow_pickle=False))
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -220,11 +220,21 @@ def _load_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     mesh = trimesh.load(path, force="mesh", process=False)
     if not isinstance(mesh, trimesh.Trimesh):
         raise MeshError(f"not a triangle mesh ({type(mesh).__name__})")
+    if len(mesh.faces) == 0:
+        _refuse_point_cloud(path)
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
+def _refuse_point_cloud(path: Path) -> None:
+    """Say so when a faceless file is a point cloud (``force="mesh"`` drops its vertices)."""
+    loaded = trimesh.load(path, process=False)
+    if isinstance(loaded, trimesh.PointCloud) and len(loaded.vertices):
+        raise MeshError(f"a point cloud ({len(loaded.vertices)} vertices, no faces), not a mesh: "
+                        "give it as a point file")
+
+
 def check_geometry(vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Reject what sampling cannot use: no faces, non-finite coordinates, zero total area."""
+    """Reject what sampling cannot use: no faces, non-finite coordinates, overflowing or zero total area."""
     if len(vertices) == 0:
         raise MeshError("no vertices")
     if len(faces) == 0:
@@ -235,8 +245,13 @@ def check_geometry(vertices: np.ndarray, faces: np.ndarray) -> None:
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise MeshError(f"face index out of range for {len(vertices)} vertices")
     area = total_area(vertices, faces)
-    size = float(np.ptp(vertices, axis=0).max())
-    if not np.isfinite(area) or area <= _MIN_AREA * size * size or area == 0.0:
+    with np.errstate(over="ignore"):
+        size = float(np.ptp(vertices, axis=0).max())
+    if not (np.isfinite(area) and np.isfinite(size)):
+        largest = float(np.abs(vertices).max())
+        raise MeshError(f"coordinates too large: its surface area overflows float64 arithmetic (largest |coordinate| "
+                        f"{largest:.3g}); rescale the mesh")
+    if area == 0.0 or area / size <= _MIN_AREA * size:
         raise MeshError(f"zero total surface area ({len(faces)} degenerate faces)")
 
 

@@ -53,7 +53,8 @@ def read_point_file(path: str | os.PathLike) -> np.ndarray:
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    """Memory-mapped: a header claiming billions of points is refused against the file size, never allocated."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _read_npz(path: Path) -> np.ndarray:

@@ -2,7 +2,8 @@
 HParams and text."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +36,44 @@ def y_up(points: np.ndarray) -> np.ndarray:
     return np.stack([points[:, 0], points[:, 2], -points[:, 1]], axis=1)
 
 
+class BoardWriteError(OSError):
+    """TensorBoard events could not be written (a full disk, a vanished folder); names the folder."""
+
+    def __init__(self, log_dir: Path, error: OSError) -> None:
+        super().__init__(error.errno, f"cannot write TensorBoard events in {log_dir}: {error.strerror or error}")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+@contextmanager
+def _writing(log_dir: Path) -> Iterator[None]:
+    """Re-raise the writer's bare ``OSError`` (raised by its background thread) naming ``log_dir``."""
+    try:
+        yield
+    except BoardWriteError:
+        raise
+    except OSError as error:
+        raise BoardWriteError(log_dir, error) from error
+
+
 class RunBoard:
     """A SummaryWriter in the run dir, with the project's figures, point clouds, curves and HParams."""
 
     def __init__(self, log_dir: str | Path, purge_step: int | None = None) -> None:
         """``purge_step``: on resume, drop events a crashed run logged after its last checkpoint."""
         self.log_dir = Path(log_dir)
-        self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
+        with _writing(self.log_dir):
+            self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, step)
+        with _writing(self.log_dir):
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
 
     def confusion(self, tag: str, matrix: torch.Tensor, classes: list[str], title: str, step: int) -> None:
-        self.writer.add_figure(tag, confusion_figure(matrix, classes, title), step)
+        with _writing(self.log_dir):
+            self.writer.add_figure(tag, confusion_figure(matrix, classes, title), step)
 
     def class_accuracy(self, prefix: str, cm: ConfusionMatrix, classes: list[str], step: int) -> None:
         """``PREFIX/class_acc/NAME``: each class's accuracy (classes without shapes are left out)."""
@@ -107,4 +132,5 @@ class RunBoard:
         self.writer.add_custom_scalars(layout)
 
     def close(self) -> None:
-        self.writer.close()
+        with _writing(self.log_dir):
+            self.writer.close()

@@ -1,0 +1,115 @@
+"""Checks every app runs on its composed config before any work: keys it uses, group names, devices.
+
+The schema is shared by all apps (``pointnet.apps.config.Config``), so a key one app ignores would
+otherwise be accepted silently (``pointnet-train checkpoint=x``). Each app therefore lists the
+config paths it reads (:data:`APP_KEYS`); a value that differs from the app's own defaults anywhere
+else is refused, naming the key. Optional config groups (``experiment``) are checked against the
+options that exist, because Hydra drops an unknown optional choice without a word.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from pointnet.errors import ConfigError
+
+APP_KEYS: dict[str, tuple[str, ...]] = {
+    "train": ("model", "data", "optimizer", "scheduler", "train", "seed", "resume", "eval.batch_size"),
+    "eval": ("model", "data", "checkpoint", "train.threads", "train.device", "eval.split", "eval.batch_size",
+             "eval.votes", "eval.critical_points"),
+    "predict": ("model", "data.num_points", "data.up_axis", "data.normals", "checkpoint", "files", "seed",
+                "train.threads", "train.device", "eval.votes", "eval.top_k", "predict"),
+    "prepare": ("data",),
+    "export": ("checkpoint", "export"),
+}
+"""Per app (``pointnet-<app>``): the config paths it reads; a path covers every key below it."""
+
+
+def config_leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted path, value)`` of every leaf of a plain container (a list is one leaf)."""
+    if isinstance(node, Mapping) and node:
+        for key, value in node.items():
+            yield from config_leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, node
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    node = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg)
+    node.pop("hydra", None)
+    return node
+
+
+def changed_keys(cfg: Any, defaults: Any) -> list[str]:
+    """Dotted paths whose value in ``cfg`` differs from ``defaults`` (added or removed ones too)."""
+    ours, theirs = dict(config_leaves(_plain(cfg))), dict(config_leaves(_plain(defaults)))
+    missing = object()
+    return sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, missing) != theirs.get(k, missing))
+
+
+def reads(path: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of the ``allowed`` config paths or lies below one."""
+    return any(path == a or path.startswith(a + ".") for a in allowed)
+
+
+def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
+    """Refuse keys not in ``defaults`` (``+model.bogus=1``) and changed ones ``pointnet-<app>`` does not read.
+
+    The error names the first such key and lists the others.
+    """
+    known = dict(config_leaves(_plain(defaults)))
+    added = [k for k, _ in config_leaves(_plain(cfg)) if k not in known]
+    if added:
+        raise ConfigError(added[0], "unknown key (not in the config schema)" + _also(added))
+    allowed = APP_KEYS[app]
+    unused = [k for k in changed_keys(cfg, defaults) if not reads(k, allowed)]
+    if unused:
+        raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(allowed)}; "
+                                     "remove it (or run the app that uses it)" + _also(unused))
+
+
+def _also(keys: list[str]) -> str:
+    return f"; also {', '.join(keys[1:])}" if len(keys) > 1 else ""
+
+
+def check_finite(cfg: Any) -> None:
+    """Refuse a NaN or infinite number anywhere: no setting means "unbounded" by ``inf``."""
+    for key, value in config_leaves(_plain(cfg)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value}")
+
+
+def check_group_choices(choices: Mapping[str, Any], options: Callable[[str], list[str]]) -> None:
+    """Refuse a selected config group option that does not exist (``experiment=foo``).
+
+    ``choices``: group -> selected option (Hydra's ``runtime.choices``); ``options(group)``: the
+    options that exist. Hydra's own groups (``hydra/...``) are Hydra's business.
+    """
+    for group, choice in choices.items():
+        if choice is None or group.startswith("hydra"):
+            continue
+        valid = options(group)
+        if valid and choice not in valid:
+            raise ConfigError(group, f"unknown value {choice!r}; choose one of {sorted(valid)}")
+
+
+def check_runtime(threads: int | None, device: str, num_workers: int = 0) -> None:
+    """Refuse thread, worker and device settings this process cannot use (``train.*`` keys)."""
+    if threads is not None and threads < 1:
+        raise ConfigError("train.threads", f"must be >= 1 or null (torch's default), got {threads}")
+    if num_workers < 0:
+        raise ConfigError("train.num_workers", f"must be >= 0 (0 loads batches in the main process), got {num_workers}")
+    if device in ("auto", "cpu"):
+        return
+    head, sep, index = device.partition(":")
+    if head != "cuda" or (sep and not index.isdigit()):
+        raise ConfigError("train.device", f"must be auto, cpu or cuda[:N], got {device!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError("train.device", f"{device!r} requested but CUDA is not available here "
+                                          f"(torch {torch.__version__}); use train.device=cpu or auto")
+    if int(index or 0) >= torch.cuda.device_count():
+        raise ConfigError("train.device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
