@@ -28,7 +28,7 @@ case "$MODE" in
 esac
 # Both caches first (the paper's 2048 dense points, the modern recipe's 10000), with the up-axis report.
 "$PY" -m pointnet.apps.prepare "${DATA[@]}" "${EXTRA_ARGS[@]}"
-"$PY" -m pointnet.apps.prepare "${DATA[@]}" experiment=modern "${EXTRA_ARGS[@]}"
+"$PY" -m pointnet.apps.prepare "${DATA[@]}" data.dense_points=10000 "${EXTRA_ARGS[@]}"  # experiment=modern's cache
 "$PY" -m pointnet.apps.train -m experiment=paper,modern seed=0,1,2 "${DATA[@]}" "train.epochs=$EPOCHS" \
   "${EXTRA_ARGS[@]}" "hydra.sweep.dir=$SWEEP"
 "$PY" -m pointnet.apps.summary "$SWEEP" --votes 12
