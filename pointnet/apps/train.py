@@ -11,6 +11,10 @@ only rank 0 writes outputs. Checkpoints hold the unwrapped model, so they load a
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m: passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+    from pointnet.apps.openmp import quiet_openmp
+    quiet_openmp()
+
 import logging
 import random
 from pathlib import Path
@@ -30,7 +34,7 @@ from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.training.runtime import ThreadGovernor, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 
@@ -97,7 +101,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     validate(cfg, training=True)
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     tune_malloc()
-    set_threads(cfg.train.threads)
+    threads = ThreadGovernor(cfg.train.threads)  # train.threads fixes the count; null: chosen from the load
+    threads.start()
     d = cfg.train.distributed
     placement = dist.placement_from_env()
     device = dist.rank_device(resolve_device(cfg.train.device), placement)
@@ -106,7 +111,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     split_batch(cfg.train.batch_size, placement.world_size, d.batch_scope)
     with dist.process_group(placement, backend, d.timeout_s):
         try:
-            return run_training(cfg, run_dir, device)
+            return run_training(cfg, run_dir, device, threads)
         except Exception as exc:
             failure = dist.peer_failure(exc, d.timeout_s)
             if failure is None:
@@ -126,7 +131,8 @@ def load_splits(cfg: DictConfig) -> Splits:
     return splits
 
 
-def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str, float]:
+def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
+                 threads: ThreadGovernor | None = None) -> dict[str, float]:
     """Data, state, loop and the final test, in the process group if any."""
     resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, run_dir)
     if resume_from is not None and resume_from.parent != run_dir:
@@ -153,7 +159,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[s
     if dist.rank() == 0:
         reporter = RunReport(run_dir, splits.test, splits.classes, hparams(cfg, dist.world_size(), global_batch),
                              cfg.train.num_clouds, purge_step=state.progress.global_step if resume_from else None)
-    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter)
+    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, threads)
     try:
         return loop.run()
     except NonFiniteLossError as exc:

@@ -22,6 +22,7 @@ from pointnet.training.epoch import EpochStats, train_one_epoch
 from pointnet.training.evaluation import evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
+from pointnet.training.runtime import ThreadGovernor
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopRequest
@@ -62,8 +63,11 @@ class TrainingLoop:
     """
 
     def __init__(self, state: TrainingState, net: nn.Module, splits: Splits, recipe: Recipe, run_dir: Path,
-                 device: torch.device, rank_batch: int, reporter: Reporter | None = None) -> None:
+                 device: torch.device, rank_batch: int, reporter: Reporter | None = None,
+                 threads: ThreadGovernor | None = None) -> None:
+        """``threads``: re-decides the CPU thread count each epoch and when steps slow down (None: never)."""
         self.state, self.net, self.splits, self.recipe = state, net, splits, recipe
+        self.threads = threads
         self.run_dir, self.device = run_dir, device
         self.rank, self.world_size = dist.rank(), dist.world_size()
         self.reporter = reporter or Reporter()
@@ -96,8 +100,12 @@ class TrainingLoop:
         self.splits.train.set_epoch(p.epoch)
         self.train_loader.batch_sampler.set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
+        if self.threads is not None and p.epoch > 0:
+            self.threads.update()
 
         def on_step(index: int, loss: float, reg: float, acc: float) -> None:
+            if self.threads is not None:
+                self.threads.observe_step()
             p.batch += 1
             p.global_step += 1
             if p.global_step % t.log_every == 0:
