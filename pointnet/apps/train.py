@@ -34,6 +34,7 @@ from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
+from pointnet.training.precision import set_matmul_precision
 from pointnet.training.runtime import ThreadGovernor, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
@@ -103,6 +104,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     tune_malloc()
     threads = ThreadGovernor(cfg.train.threads)  # train.threads fixes the count; null: chosen from the load
     threads.start()
+    set_matmul_precision(cfg.train.precision)
     d = cfg.train.distributed
     placement = dist.placement_from_env()
     device = dist.rank_device(resolve_device(cfg.train.device), placement)
@@ -147,7 +149,8 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                           OmegaConf.to_container(cfg, resolve=True))
     net = dist.data_parallel(state.model, device)
     if plan.train.compile:  # the first steps compile (about a minute on CPU); checkpoints keep `model`
-        net = torch.compile(net)
+        mode = plan.train.compile_mode  # reduce-overhead: CUDA graphs (static shapes: training drops the last batch)
+        net = torch.compile(net, mode=None if mode == "default" else mode)
     if dist.active():
         log.info("rank %d of %d on %s: batch %d per rank, %d global, lr %g", dist.rank(), dist.world_size(),
                  device, rank_batch, global_batch, state.lr)

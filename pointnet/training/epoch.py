@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pointnet.nn.losses import classification_loss
+from pointnet.training.precision import autocast
 
 
 class NonFiniteLossError(RuntimeError):
@@ -60,13 +61,14 @@ def train_one_epoch(
     on_step: Callable[[int, float, float, float], None] | None = None,
     description: str = "train",
     progress: bool = True,
+    precision: str = "float32",
 ) -> EpochStats:
     """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
 
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises
     ``NonFiniteLossError`` before the optimiser step, so the weights stay finite. ``progress=False``
-    hides the progress bar (ranks other than 0).
+    hides the progress bar (ranks other than 0). ``precision``: ``train.precision`` (autocast for ``bf16``).
     """
     model.train()
     total = dict(loss=0.0, reg=0.0, correct=0, samples=0, data=0.0)
@@ -76,8 +78,9 @@ def train_one_epoch(
     for index, (wait, (points, labels)) in enumerate(bar):
         points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        logits, transform = model(points)  # (B, K), (B, 64, 64) | None
-        loss, reg = classification_loss(logits, labels, transform, reg_weight)
+        with autocast(precision, device):
+            logits, transform = model(points)  # (B, K), (B, 64, 64) | None
+            loss, reg = classification_loss(logits, labels, transform, reg_weight)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(f"loss became {loss_value} at batch {index}; stopping")

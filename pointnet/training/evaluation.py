@@ -12,6 +12,7 @@ from pointnet.nn.losses import classification_loss
 from pointnet.data.augment import rotation_about_z
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
+from pointnet.training.precision import autocast
 
 
 def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
@@ -43,14 +44,18 @@ def evaluate(
     votes: int = 1,
     description: str = "eval",
     progress: bool = True,
+    precision: str = "float32",
 ) -> ConfusionMatrix:
-    """Accumulate a confusion matrix and summed loss over every shape the loader yields."""
+    """Accumulate a confusion matrix and summed loss over every shape the loader yields.
+
+    ``precision``: ``train.precision`` (the forward runs under autocast for ``bf16``)."""
     model.eval()
     confusion = ConfusionMatrix.empty(num_classes)
     for points, labels in tqdm(batches, desc=description, leave=False, total=batch_count(batches),
                                disable=None if progress else True):
         points, labels = points.to(device=device, dtype=model_dtype(model)), labels.to(device)
-        logits, transform = predict_logits(model, points, votes)
-        loss, _ = classification_loss(logits, labels, transform, reg_weight)
+        with autocast(precision, device):
+            logits, transform = predict_logits(model, points, votes)
+            loss, _ = classification_loss(logits.float(), labels, transform, reg_weight)
         confusion.update(logits, labels, loss.item() * labels.shape[0])
     return confusion

@@ -18,10 +18,12 @@ from pointnet.data.holdout import Splits
 from pointnet.training import distributed as dist
 from pointnet.training.batching import make_loader
 from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.device_batches import DeviceBatches, use_device_batches
 from pointnet.training.epoch import EpochStats, train_one_epoch
 from pointnet.training.evaluation import evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
+from pointnet.training.precision import precision
 from pointnet.training.runtime import ThreadGovernor
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
@@ -72,9 +74,13 @@ class TrainingLoop:
         self.rank, self.world_size = dist.rank(), dist.world_size()
         self.reporter = reporter or Reporter()
         self.stop = StopRequest()
-        self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
-                                        num_workers=recipe.train.num_workers, num_replicas=self.world_size,
-                                        rank=self.rank)
+        t = recipe.train
+        if use_device_batches(t.device_data, device, t.num_workers):  # clouds stay on the device
+            self.train_loader = DeviceBatches(splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
+                                              num_replicas=self.world_size, rank=self.rank)
+        else:
+            self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
+                                            num_workers=t.num_workers, num_replicas=self.world_size, rank=self.rank)
 
     def run(self) -> dict[str, float]:
         """Train the remaining epochs and test; ``{}`` when stopped early (``last.pt`` then holds the state)."""
@@ -115,7 +121,8 @@ class TrainingLoop:
 
         stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
                                 device=self.device, on_step=on_step,
-                                description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0)
+                                description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0,
+                                precision=t.precision)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
         self.state.scheduler.step()
@@ -136,7 +143,8 @@ class TrainingLoop:
         loader = make_loader(dataset, self.recipe.eval_batch_size, train=False, seed=self.recipe.seed,
                              num_workers=0, num_replicas=self.world_size, rank=self.rank)
         cm = evaluate(self.state.model, loader, len(self.splits.classes), device=self.device,
-                      reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0)
+                      reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0,
+                      precision=self.recipe.train.precision)
         return dist.all_reduce_confusion(cm)
 
     def validate(self) -> dict[str, float]:
