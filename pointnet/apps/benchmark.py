@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pointnet.apps.bench_device import add_device_arguments, device_lines, device_options, device_section
 from pointnet.apps.bench_load import LEVERS, load_probe, load_table, under_load
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
@@ -428,6 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-steps", type=int, default=6, help="timed steps per lever and condition")
     parser.add_argument("--load-timeout", type=float, default=600.0, help="seconds one lever's process may take")
     parser.add_argument("--load-probe", choices=LEVERS, help=argparse.SUPPRESS)
+    add_device_arguments(parser)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-malloc", default="tuned", help=argparse.SUPPRESS)
     parser.add_argument("--probe-steps", type=int, default=1, help=argparse.SUPPRESS)
@@ -448,6 +450,13 @@ def main(argv: list[str] | None = None) -> None:
     malloc = tune_malloc()
     set_threads(args.threads)
     log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    if args.device != "cpu":
+        report = device_section(device_options(args), log)
+        print(f"pointnet-benchmark  torch {torch.__version__}  --device {args.device}\n{device_lines(report)}")
+        if args.json is not None:
+            args.json.write_text(json.dumps({"torch": torch.__version__, "device_section": report,
+                                             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+        return
     peak = measure_peak(args.batch_size, args.points, args.repeats, args.square)
     candidates = candidates_for(args)
     macs = {c.name: multiply_adds_per_sample(build_model(c.variant, c.form), args.points) for c in candidates}
