@@ -49,3 +49,11 @@ def test_under_load_measures_a_lever_alone_and_beside_a_competitor():
     assert r["kept"] == r["loaded_samples_per_s"] / r["quiet_samples_per_s"]
     assert r["omp_wait_policy"] == "PASSIVE" and r["vs_spin_quiet"] is None
     assert "kept" in bench_load.load_table(rows, 2)
+
+
+def test_compiled_rows_only_for_the_compile_precisions():
+    from pointnet.apps.bench_device import DeviceOptions, runs
+
+    o = DeviceOptions(torch.device("cpu"), precisions=("float32", "tf32", "bf16"), modes=("eager", "reduce-overhead"),
+                      compile_precisions=("bf16",))
+    assert runs(o) == [("float32", "eager"), ("tf32", "eager"), ("bf16", "eager"), ("bf16", "reduce-overhead")]

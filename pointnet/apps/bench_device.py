@@ -52,6 +52,7 @@ class DeviceOptions:
     points: int = 1024
     precisions: tuple[str, ...] = ("float32", "tf32", "bf16")
     modes: tuple[str, ...] = ("eager", "reduce-overhead")
+    compile_precisions: tuple[str, ...] = ("float32", "bf16")  # compiled rows only for these (each compiles)
     steps: int = 20
     warmup: int = 3
     square: int = 8192
@@ -159,21 +160,19 @@ def device_section(o: DeviceOptions, log: Callable[[str], None]) -> dict:
     log(f"device {o.device}: GEMM peaks")
     peaks = gemm_peak(o)
     rows = []
-    for name in o.precisions:
-        for mode in o.modes:
-            for batch in (o.batches if mode == "eager" else o.compile_batches):
-                log(f"device: train {name} {mode} batch {batch}")
-                rate = training_rate(o, name, mode, batch)
-                tflops = 3 * 2 * mac * rate / 1e12
-                rows.append({"precision": name, "mode": mode, "batch": batch, "train_samples_per_s": rate,
-                             "train_tflops": tflops, "peak_fraction": tflops / peaks[name]})
+    for name, mode in runs(o):
+        for batch in (o.batches if mode == "eager" else o.compile_batches):
+            log(f"device: train {name} {mode} batch {batch}")
+            rate = training_rate(o, name, mode, batch)
+            tflops = 3 * 2 * mac * rate / 1e12
+            rows.append({"precision": name, "mode": mode, "batch": batch, "train_samples_per_s": rate,
+                         "train_tflops": tflops, "peak_fraction": tflops / peaks[name]})
     infer = []
-    for name in o.precisions:
-        for mode in o.modes:
-            log(f"device: inference {name} {mode}")
-            rate = inference_rate(o, name, mode)
-            infer.append({"precision": name, "mode": mode, "batch": o.infer_batch, "samples_per_s": rate,
-                          "tflops": 2 * mac * rate / 1e12})
+    for name, mode in runs(o):
+        log(f"device: inference {name} {mode}")
+        rate = inference_rate(o, name, mode)
+        infer.append({"precision": name, "mode": mode, "batch": o.infer_batch, "samples_per_s": rate,
+                      "tflops": 2 * mac * rate / 1e12})
     log("device: data share of an epoch")
     data = epoch_data_share(o, o.batches[0])
     sizes = o.ddp_sizes or ddp_world_sizes(o.device)
@@ -181,6 +180,12 @@ def device_section(o: DeviceOptions, log: Callable[[str], None]) -> dict:
     ddp = ddp_scaling(o.device.type, sizes, o.batches[0], o.points, o.steps) if sizes else []
     return {"device": device_name(o.device), "peaks_tflops": peaks, "train": rows, "inference": infer,
             "data": data, "ddp": ddp, "mmac_per_sample": mac / 1e6}
+
+
+def runs(o: DeviceOptions) -> list[tuple[str, str]]:
+    """``(precision, mode)`` pairs: every precision eager, the compiled modes for ``compile_precisions``."""
+    return [(name, mode) for name in o.precisions for mode in o.modes
+            if mode == "eager" or name in o.compile_precisions]
 
 
 def ddp_world_sizes(device: torch.device) -> tuple[int, ...]:
@@ -230,6 +235,8 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--device-precisions", type=_names, default=("float32", "tf32", "bf16"))
     parser.add_argument("--device-modes", type=_names, default=("eager", "reduce-overhead"),
                         help="eager and/or torch.compile modes (reduce-overhead: CUDA graphs)")
+    parser.add_argument("--device-compile-precisions", type=_names, default=("float32", "bf16"),
+                        help="precisions that also get the compiled modes' rows")
     parser.add_argument("--device-steps", type=int, default=20, help="timed steps per row")
     parser.add_argument("--device-square", type=int, default=8192, help="size of the square GEMM of the peak")
     parser.add_argument("--device-epoch-clouds", type=int, default=2048, help="clouds in the data-share epoch")
@@ -241,5 +248,5 @@ def device_options(args) -> DeviceOptions:
     """``DeviceOptions`` from parsed ``--device*`` options (the points come from ``--points``)."""
     return DeviceOptions(torch.device(args.device), args.device_batches, args.device_compile_batches,
                          args.device_infer_batch, args.points, args.device_precisions, args.device_modes,
-                         args.device_steps, square=args.device_square, epoch_clouds=args.device_epoch_clouds,
+                         args.device_compile_precisions, args.device_steps, square=args.device_square, epoch_clouds=args.device_epoch_clouds,
                          ddp_sizes=args.device_ddp)
