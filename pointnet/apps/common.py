@@ -17,7 +17,7 @@ from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validat
 from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.training.runtime import ThreadGovernor, tune_malloc
 
 
 def task_overrides() -> list[str]:
@@ -54,7 +54,7 @@ def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[Point
     validate_model(cfg.model)
     validate_eval(cfg.eval)
     tune_malloc()
-    set_threads(cfg.train.threads)
+    ThreadGovernor(cfg.train.threads).start()  # train.threads fixes the count; null: chosen from the load
     model, state = model_from_checkpoint(cfg, overrides)
     return model, state, data_config(cfg, state, overrides)
 
