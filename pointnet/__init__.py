@@ -12,13 +12,14 @@ The package is laid out in layers; each imports only those listed before it:
 :mod:`pointnet.errors` holds the one error type all layers share. ``pointnet.Classifier`` is a trained
 model as an inference API (``Classifier.from_checkpoint(path).predict(inputs)``).
 """
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from pointnet.data.load import load_split
-from pointnet.nn.losses import orthogonality_loss
-from pointnet.nn.model import PointNet
-from pointnet.nn.shared_mlp import SHARED_MLPS
-from pointnet.training.inference import Classifier
+# Imported on first use, so that ``import pointnet.apps.entry`` loads no torch (the console scripts set
+# the OpenMP environment before torch's runtime reads it; see pointnet.apps.openmp).
+_LAZY = {"PointNet": "pointnet.nn.model", "SHARED_MLPS": "pointnet.nn.shared_mlp",
+         "load_split": "pointnet.data.load", "orthogonality_loss": "pointnet.nn.losses",
+         "Classifier": "pointnet.training.inference"}
 
 try:
     __version__ = version("pointnet")
@@ -26,3 +27,9 @@ except PackageNotFoundError:  # a source checkout that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["Classifier", "PointNet", "SHARED_MLPS", "__version__", "load_split", "orthogonality_loss"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pointnet' has no attribute {name!r}")

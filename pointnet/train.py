@@ -1,5 +1,9 @@
 """``python -m pointnet.train``: kept so earlier commands (and torchrun lines) still start training."""
-from pointnet.apps.train import main, train
+if __name__ == "__main__":  # passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+    from pointnet.apps.openmp import quiet_openmp
+    quiet_openmp()
+
+from pointnet.apps.train import main, train  # noqa: E402
 
 __all__ = ["main", "train"]
 

@@ -3,7 +3,10 @@
 Prints two tables: (1) the largest difference between each pair of variants (and fast vs plain) in
 logits and gradients, float64 and float32, train and eval mode, on the GPU; (2) training-step and
 eval samples/s per variant at batch 32 x 1024 points (medians of timed repeats, synchronised).
-Usage: python scripts/gpu_check.py [--repeats 10] [--json out.json]
+With ``--benchmark`` it then prints ``pointnet-benchmark --device``'s section too (GEMM peaks, training
+per precision / launch mode / batch, inference at 1024, data share, DDP rows with several GPUs), so one
+prepared script covers a lent GPU machine.
+Usage: python scripts/gpu_check.py [--repeats 10] [--json out.json] [--benchmark]
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import time
 import torch
 
 from pointnet import PointNet
+from pointnet.apps.bench_device import DeviceOptions, device_lines, device_section
 from pointnet.nn.losses import classification_loss
+from pointnet.training.precision import set_matmul_precision
 
 FORMS = [("linear", True), ("conv1d", True), ("linear", False), ("conv1d", False), ("loop", False)]
 
@@ -119,10 +124,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", default=None)
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu, to try the script here")
+    parser.add_argument("--benchmark", action="store_true", help="also the benchmark's device section")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    set_matmul_precision("float32")  # IEEE float32 matmuls and convolutions (TF32 off)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, {name}, TF32 off")
     agree = agreement(device)
@@ -134,10 +139,14 @@ def main() -> None:
     print(f"\n{'form':16} {'train samples/s':>16} {'eval samples/s':>15}   (batch 32 x 1024 points, float32)")
     for r in speed:
         print(f"{r['form']:16} {r['train_samples_s']:16.1f} {r['eval_samples_s']:15.1f}")
+    bench = None
+    if args.benchmark:
+        bench = device_section(DeviceOptions(device), log=lambda message: print(message, flush=True))
+        print("\n" + device_lines(bench))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"agreement": agree, "throughput": speed, "torch": torch.__version__,
-                       "device": name}, f, indent=2)
+                       "device": name, "benchmark": bench}, f, indent=2)
 
 
 if __name__ == "__main__":

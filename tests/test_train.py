@@ -167,7 +167,8 @@ def test_signals_during_validation_leave_a_consistent_state(tiny_data, tmp_path,
     board.Reload()
     losses = {e.step: e.value for e in board.Scalars("train/loss")}  # the last write of a step is what shows
     assert len(losses) == 2 and all(v > 0 for v in losses.values())
-    assert sorted(round(v, 5) for v in losses.values()) == sorted(round(r["train/loss"], 5) for r in history(full))
+    # TensorBoard stores float32: compare at its precision
+    assert sorted(losses.values()) == pytest.approx(sorted(r["train/loss"] for r in history(full)), rel=1e-6)
 
 
 def test_last_pt_knows_the_best_score_that_best_pt_holds(tiny_data, tmp_path):

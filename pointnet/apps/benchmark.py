@@ -20,6 +20,10 @@ and reported as medians:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m: passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+    from pointnet.apps.openmp import quiet_openmp
+    quiet_openmp()
+
 import argparse
 import json
 import os
@@ -36,6 +40,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pointnet.apps.bench_device import add_device_arguments, device_lines, device_options, device_section
+from pointnet.apps.bench_load import LEVERS, load_probe, load_table, under_load
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
 from pointnet.nn.model import PointNet
@@ -99,6 +105,12 @@ def training_step(model: PointNet, points: torch.Tensor, labels: torch.Tensor,
         optimizer.step()
 
     return step
+
+
+def default_training_step(batch: int, points: int) -> Callable[[], None]:
+    """The default model's (``conv1d``, fast) training step on random clouds: what ``--under-load`` times."""
+    model = build_model("conv1d", "fast")
+    return training_step(model, torch.randn(batch, points, 3), torch.randint(0, NUM_CLASSES, (batch,)))
 
 
 def inference(model: PointNet, points: torch.Tensor, run: Callable | None = None) -> Callable[[], None]:
@@ -319,6 +331,7 @@ def summarise(candidates: list[Candidate], peak: dict, macs: dict, executed: dic
             "train_samples_per_s": c.batch / train_s, "train_gflops": train_gflops,
             "train_peak_fraction": train_gflops / peak_gflops,
             "train_executed_gflops": executed[c.name] * c.batch / train_s / 1e9,
+            "train_executed_peak_fraction": executed[c.name] * c.batch / train_s / 1e9 / peak_gflops,
             "eval_samples_per_s": c.batch / eval_s, "eval_gflops": eval_gflops,
             "eval_peak_fraction": eval_gflops / peak_gflops,
             "eval_batch1_ms": 1e3 * statistics.median(c.times["eval1"]),
@@ -337,14 +350,15 @@ def fmt(value, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'variant':8} {'form':8} {'B':>3} | {'train/s':>7} {'GFLOP/s':>7} {'exec':>6} {'%peak':>5} | "
+    head = (f"{'variant':8} {'form':8} {'B':>3} | {'train/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'exec':>6} {'%peak':>5} | "
             f"{'eval/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'b1 ms':>6} | {'MMAC':>5} {'RSS MiB':>7} {'+step':>6} | "
             f"{'x canon':>7} {'slowdown':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['variant']:8} {r['form']:8} {r['batch']:>3} | {r['train_samples_per_s']:7.2f} "
-            f"{r['train_gflops']:7.1f} {r['train_executed_gflops']:6.1f} {100 * r['train_peak_fraction']:5.0f} | "
+            f"{r['train_gflops']:7.1f} {100 * r['train_peak_fraction']:5.0f} {r['train_executed_gflops']:6.1f} "
+            f"{100 * r['train_executed_peak_fraction']:5.0f} | "
             f"{r['eval_samples_per_s']:7.1f} {r['eval_gflops']:7.1f} {100 * r['eval_peak_fraction']:5.0f} "
             f"{r['eval_batch1_ms']:6.1f} | {r['mmac_per_sample']:5.0f} {fmt(r.get('peak_rss_mib'), '7.0f')} "
             f"{fmt(r.get('step_mib'), '6.0f')} | {fmt(r['vs_canonical'], '7.2f')} {r['slowdown']:8.1f}")
@@ -407,6 +421,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--square", type=int, default=2048, help="size of the square GEMM of the peak")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--under-load", action="store_true",
+                        help="also time the default training step alone and beside a competing CPU-bound process, "
+                             "per lever (OpenMP waiting, thread governor; see pointnet.apps.bench_load)")
+    parser.add_argument("--levers", default=",".join(LEVERS), type=lambda s: [v for v in s.split(",") if v],
+                        help=f"levers for --under-load, from {', '.join(LEVERS)}")
+    parser.add_argument("--load-steps", type=int, default=6, help="timed steps per lever and condition")
+    parser.add_argument("--load-timeout", type=float, default=600.0, help="seconds one lever's process may take")
+    parser.add_argument("--load-probe", choices=LEVERS, help=argparse.SUPPRESS)
+    add_device_arguments(parser)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-malloc", default="tuned", help=argparse.SUPPRESS)
     parser.add_argument("--probe-steps", type=int, default=1, help=argparse.SUPPRESS)
@@ -418,9 +441,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.probe:
         print(json.dumps(probe(args)))
         return
+    if args.load_probe:
+        print(json.dumps(load_probe(args, lambda: default_training_step(args.batch_size, args.points))))
+        return
+    unknown = sorted(set(args.levers) - set(LEVERS))
+    if unknown:
+        raise SystemExit(f"--levers: unknown {unknown}; choose from {', '.join(LEVERS)}")
     malloc = tune_malloc()
     set_threads(args.threads)
     log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    if args.device != "cpu":
+        report = device_section(device_options(args), log)
+        print(f"pointnet-benchmark  torch {torch.__version__}  --device {args.device}\n{device_lines(report)}")
+        if args.json is not None:
+            args.json.write_text(json.dumps({"torch": torch.__version__, "device_section": report,
+                                             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+        return
     peak = measure_peak(args.batch_size, args.points, args.repeats, args.square)
     candidates = candidates_for(args)
     macs = {c.name: multiply_adds_per_sample(build_model(c.variant, c.form), args.points) for c in candidates}
@@ -440,6 +476,7 @@ def main(argv: list[str] | None = None) -> None:
         log("canonical with default malloc")
         untuned = run_probe(args, *CANONICAL, args.batch_size, malloc="default", steps=max(2, min(args.repeats, 3)))
     data = {"skipped": "--no-data"} if args.no_data else data_pipeline(args, log)
+    loaded = under_load(args, log) if args.under_load else None
     rows = summarise(candidates, peak, macs, executed, memory)
     lines = [header(args, malloc, peak), table(rows)]
     if untuned is not None:
@@ -453,15 +490,19 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"{c.name}: torch.compile of the plain form; first train + eval + batch-1 calls "
                          f"(compilation) took {c.warmup_s:.1f} s")
     lines.append("GFLOP/s count a training step as 3 x forward multiply-adds x 2; 'exec' counts the FLOP the path "
-                 "executes (flop_counter): the fast path's fused pooled layer skips most of the backward GEMMs")
+                 "executes (flop_counter) and its %peak is the executed work's fraction of the matmul peak: the "
+                 "fast path's fused pooled layer skips most of the backward GEMMs")
     lines.append(data_lines(data))
+    if loaded is not None:
+        lines.append(load_table(loaded, os.cpu_count()))
     print("\n".join(lines))
     if args.json is not None:
         medians = {k: statistics.median(v) for k, v in peak["samples"].items()}
         report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc_tuned": malloc,
                   "batch_size": args.batch_size, "points": args.points, "repeats": args.repeats,
                   "peak_gflops": medians, "rows": rows, "untuned_canonical": untuned, "data": data,
-                  "executed_flop_per_sample": executed, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "executed_flop_per_sample": executed, "under_load": loaded,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         args.json.write_text(json.dumps(report, indent=1))
 
 

@@ -22,7 +22,7 @@ from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.training.inference import model_from_state
 from pointnet.data.up_axis import up_axis_report, up_axis_warning
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.training.runtime import ThreadGovernor, tune_malloc
 
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[Point
     validate_eval(cfg.eval)
     check_runtime(cfg.train.threads, cfg.train.device)
     tune_malloc()
-    set_threads(cfg.train.threads)
+    ThreadGovernor(cfg.train.threads).start()  # train.threads fixes the count; null: chosen from the load
     model, state = model_from_checkpoint(cfg, overrides)
     return model, state, data_config(cfg, state, overrides)
 

@@ -26,9 +26,10 @@ from pointnet.training.distributed import DIST_BACKENDS
 from pointnet.training.settings import OptimizerSettings, SchedulerSettings, TrainSettings
 from pointnet.training.export import EXPORT_FORMATS
 from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
+from pointnet.training.precision import PRECISIONS
+from pointnet.training.settings import COMPILE_MODES
 from pointnet.nn.shared_mlp import SHARED_MLPS
 
-PRECISIONS = ("float32", "float64")
 LR_SCALINGS = ("none", "linear")
 
 
@@ -200,6 +201,11 @@ def validate_train(cfg: Any) -> None:
            f"must be >= 2 (BatchNorm cannot train on one sample), got {train.batch_size}")
     _check(train.reg_weight >= 0, "train.reg_weight", f"must be >= 0, got {train.reg_weight}")
     _check_choice(train.precision, "train.precision", PRECISIONS)
+    _check_choice(train.compile_mode, "train.compile_mode", COMPILE_MODES)
+    _check(not (train.device_data and train.num_workers > 0), "train.num_workers",
+           f"train.device_data=true draws batches on the device; {train.num_workers} loader workers would be unused")
+    _check(train.compile or train.compile_mode == "default", "train.compile_mode",
+           f"{train.compile_mode!r} needs train.compile=true")
     _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
     _check(train.figures_every >= 0, "train.figures_every", f"must be >= 0 (0: test figures only), got "
            f"{train.figures_every}")

@@ -11,6 +11,10 @@ only rank 0 writes outputs. Checkpoints hold the unwrapped model, so they load a
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m: passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+    from pointnet.apps.openmp import quiet_openmp
+    quiet_openmp()
+
 import logging
 import random
 import shlex
@@ -36,7 +40,8 @@ from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.training.precision import set_matmul_precision
+from pointnet.training.runtime import ThreadGovernor, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopRequest, Stopped
@@ -157,7 +162,9 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     validate(cfg, training=True)
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     tune_malloc()
-    set_threads(cfg.train.threads)
+    threads = ThreadGovernor(cfg.train.threads)  # train.threads fixes the count; null: chosen from the load
+    threads.start()
+    set_matmul_precision(cfg.train.precision)
     d = cfg.train.distributed
     placement = dist.placement_from_env()
     device = dist.rank_device(resolve_device(cfg.train.device), placement)
@@ -167,7 +174,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     # signals from here on stop at a safe point (raising Stopped), even during data loading
     with StopRequest() as stop, dist.process_group(placement, backend, d.timeout_s):
         try:
-            return run_training(cfg, run_dir, device, stop)
+            return run_training(cfg, run_dir, device, stop, threads)
         except Stopped:
             raise
         except Exception as exc:
@@ -200,7 +207,7 @@ def check_batch_fits(global_batch: int, train_shapes: int, val_fraction: float) 
 
 
 def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
-                 stop: StopRequest | None = None) -> dict[str, float]:
+                 stop: StopRequest | None = None, threads: ThreadGovernor | None = None) -> dict[str, float]:
     """Data, state, loop and the final test, in the process group if any."""
     resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, outputs_root(run_dir), run_dir)
     splits = load_splits(cfg)
@@ -213,7 +220,8 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                           OmegaConf.to_container(cfg, resolve=True))
     net = dist.data_parallel(state.model, device)
     if plan.train.compile:  # the first steps compile (about a minute on CPU); checkpoints keep `model`
-        net = torch.compile(net)
+        mode = plan.train.compile_mode  # reduce-overhead: CUDA graphs (static shapes: training drops the last batch)
+        net = torch.compile(net, mode=None if mode == "default" else mode)
     if dist.active():
         log.info("rank %d of %d on %s: batch %d per rank, %d global, lr %g", dist.rank(), dist.world_size(),
                  device, rank_batch, global_batch, state.lr)
@@ -236,7 +244,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                              shapes={"train": len(splits.train), "val": len(splits.val or []),
                                      "test": len(splits.test)},
                              view=board_view(cfg, splits, settings))
-    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop)
+    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop, threads)
     try:
         return loop.run()
     except NonFiniteLossError as exc:

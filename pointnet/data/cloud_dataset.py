@@ -78,6 +78,11 @@ class PointCloudDataset(Dataset):
     def __len__(self) -> int:
         return len(self.point_set)
 
+    @property
+    def channels(self) -> int:
+        """Channels per point of an item: 3 (xyz) or 6 (xyz + normals)."""
+        return self._channels
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         del state["_generator"]  # re-created on unpickling (spawned DataLoader workers)

@@ -12,7 +12,8 @@ that applies:
 The max-pooled last layer (``SharedMLP.pool``) additionally avoids the ``(B, N, C)`` activation:
 in the folded case the max is taken before bias and ReLU (``pointnet.nn.fused.pooled_eval``); with batch
 statistics the fused kernel with its sparse backward runs (``pointnet.nn.fused.pooled_linear_bn_relu``).
-Everything else falls back to the plain ops, so the result is always the plain form's function.
+Everything else (other devices, ``torch.autocast`` regions) falls back to the plain ops, so the result
+is always the plain form's function.
 
 The folded and fused kernels are CPU kernels: they trade a few large passes over memory for many
 small ops. On a GPU (measured on an H200, PyTorch 2.11) that made a batch-32 training step slower
@@ -38,10 +39,15 @@ def _needs_grad(layer: nn.Module, x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in layer.parameters()))
 
 
+def _cpu_kernels(x: torch.Tensor) -> bool:
+    """The folded and fused kernels apply: a CPU tensor, no autocast (they compute in ``x``'s dtype)."""
+    return x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+
+
 def _foldable(layer: nn.Module, x: torch.Tensor) -> bool:
     """On a CPU, BatchNorm (if any) uses running statistics and nothing needs a gradient."""
     return (
-        x.device.type == "cpu"
+        _cpu_kernels(x)
         and (layer.bn is None or not uses_batch_stats(layer.bn))
         and not _needs_grad(layer, x)
     )
@@ -74,7 +80,7 @@ def _fused_trainable(layer: nn.Module, x: torch.Tensor) -> bool:
     bn = layer.bn
     rows = x.shape[0] * x.shape[1]
     return (
-        x.device.type == "cpu"
+        _cpu_kernels(x)
         and bn is not None
         and uses_batch_stats(bn)
         and bn.weight is not None

@@ -6,8 +6,10 @@ layer and backward runs two full-size GEMMs through a dense BatchNorm gradient. 
 the same function and the same gradients without ever holding that activation:
 
 - forward runs the GEMM one chunk of samples at a time into a cache-sized buffer and keeps only what
-  backward needs: per ``(sample, channel)`` the extreme value and the point that attains it, plus
-  the per-channel sum of squares for the batch variance;
+  backward needs: per ``(sample, channel)`` the extreme value and the point that attains it (one
+  flat ``(B, C)`` buffer each, filled chunk by chunk), plus the input's Gram matrix
+  ``S = (x - x̄)^T (x - x̄)`` ``(C_in, C_in)``, which gives the batch variance (``w_c S w_c^T``, no pass
+  over the ``(B, N, C)`` activation) and serves the backward below;
 - backward uses that the gradient reaching BatchNorm is sparse (one point per sample and channel
   survives the max-pool), and that BatchNorm's gradient on the rest is affine in ``y``:
   ``dy = k * dz_sparse + c0 + q * (y - mean)`` per channel. So ``dy @ W`` and ``dy^T x`` reduce to
@@ -123,28 +125,6 @@ def _block_size(points: int) -> int:
 
 
 @dataclass
-class _ChunkMaxima:
-    """What one chunk leaves for the argmax: block maxima ``(C, k, N/g)``, the winning block
-    ``(C, k)`` and that block's values ``(C, k, g)``."""
-
-    block_max: torch.Tensor
-    which: torch.Tensor
-    inside: torch.Tensor
-
-
-def _chunk_maxima(y: torch.Tensor, block: int) -> _ChunkMaxima:
-    """Two-level max of ``y (C, k, N)`` over points: a full-size ``amax`` over blocks of ``block``
-    points, then only the winning block is kept (``torch.max(dim)`` with indices is ~15x slower than
-    ``amax`` here, and everything else is deferred to one pass over the whole batch)."""
-    channels, count, points = y.shape
-    blocks = y.view(channels, count, points // block, block)
-    block_max = blocks.amax(dim=3)  # (C, k, N/g)
-    which = block_max.argmax(dim=2)  # (C, k)
-    inside = blocks.gather(2, which[..., None, None].expand(-1, -1, 1, block)).squeeze(2)  # (C, k, g)
-    return _ChunkMaxima(block_max, which, inside)
-
-
-@dataclass
 class _Ties:
     """Points sharing the max of a ``(sample, channel)``: flat row, channel, sample and weight."""
 
@@ -168,35 +148,66 @@ class _Ties:
         tied_grid[start : start + y.shape[1]] |= (counts > 1).t()
 
 
-def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
-    """Per-sample max over points of ``x_centred @ weight^T``, its argmax, ties, sum of squares.
+@dataclass
+class _Winners:
+    """The batch's flat buffers, filled chunk by chunk: block maxima ``(B, C, N/g)``, the winning
+    block ``(B, C)`` and that block's values ``(B, C, g)`` (sample-major, so every later step reads
+    ``(B, C)`` tensors as they are)."""
 
-    Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None), ``tied (B, C)`` bool and
-    ``sumsq (C,)`` — the last over all ``B*N`` rows, for the variance. The loop over chunks runs few
-    ops (GEMM, block max, gather, sum of squares); the argmax and tie checks run once afterwards, and
-    a chunk with a tie (rare: duplicated points) is recomputed to list its tied points.
+    block_max: torch.Tensor
+    which: torch.Tensor
+    inside: torch.Tensor
+
+    @classmethod
+    def empty(cls, x: torch.Tensor, channels: int, block: int) -> _Winners:
+        batch, points, _ = x.shape
+        return cls(x.new_empty(batch, channels, points // block),
+                   torch.zeros(batch, channels, dtype=torch.int64, device=x.device),
+                   x.new_empty(batch, channels, block))
+
+    def fill(self, y: torch.Tensor, start: int) -> None:
+        """Two-level max of chunk ``y (C, k, N)`` over points: ``amax`` over blocks of ``g`` points,
+        then the winning block's ``g`` values copied as whole contiguous rows (``index_select``;
+        ``torch.max(dim)`` with indices is ~15x slower than ``amax`` here)."""
+        channels, count, points = y.shape
+        blocks, block = self.block_max.shape[2], self.inside.shape[2]
+        rows = torch.arange(count * channels, device=y.device).view(channels, count).t()  # (k, C): (c*k + j)
+        if blocks > 1:
+            torch.amax(y.view(channels, count, blocks, block), dim=3,
+                       out=self.block_max[start : start + count].permute(1, 0, 2))
+            which = self.which[start : start + count]
+            torch.argmax(self.block_max[start : start + count], dim=2, out=which)  # (k, C)
+            rows = rows * blocks + which
+        torch.index_select(y.reshape(-1, block), 0, rows.flatten(),
+                           out=self.inside[start : start + count].view(-1, block))
+
+    def argmax(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``values (B, C)``, flat point ``index (B, C)`` and ``tied (B, C)``: whether another point
+        of the sample attains the same max (in the winning block, or as another block's max)."""
+        values, offset = self.inside.max(dim=2)  # (B, C)
+        tied = (self.inside == values.unsqueeze(2)).sum(dim=2) > 1
+        if self.block_max.shape[2] > 1:
+            tied |= (self.block_max == values.unsqueeze(2)).sum(dim=2) > 1
+        return values, self.which * self.inside.shape[2] + offset, tied
+
+
+def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
+    """Per-sample max over points of ``x_centred @ weight^T``, its argmax and ties.
+
+    Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None) and ``tied (B, C)`` bool. The
+    loop over chunks runs few ops (GEMM, block max, row copy) into one flat buffer per quantity; the argmax
+    and tie checks run once afterwards, and a chunk with a tie (rare: duplicated points) is
+    recomputed to list its tied points.
     """
     batch, points, _ = x_centred.shape
     channels = weight.shape[0]
-    block = _block_size(points)
     buffer = _chunk_buffer(x_centred, channels)
     chunks = _chunks(batch, points, channels, x_centred.device)
-    sumsq = x_centred.new_zeros(channels)
-    parts = []
+    winners = _Winners.empty(x_centred, channels, _block_size(points))
     for start, count in chunks:
-        y = _chunk_product(x_centred, weight, start, count, buffer)  # (C, k, N)
-        parts.append(_chunk_maxima(y, block) if block < points else _ChunkMaxima(None, None, y.clone()))
-        sumsq += torch.linalg.vecdot(y.view(channels, -1), y.view(channels, -1))  # (C,)
-    inside = torch.cat([p.inside for p in parts], dim=1)  # (C, B, g)
-    values, offset = inside.max(dim=2)  # (C, B)
-    tied = (inside == values.unsqueeze(2)).sum(dim=2) > 1
-    index = offset
-    if block < points:
-        block_max = torch.cat([p.block_max for p in parts], dim=1)  # (C, B, N/g)
-        index = torch.cat([p.which for p in parts], dim=1) * block + offset
-        tied |= (block_max == values.unsqueeze(2)).sum(dim=2) > 1
-    tied = tied.t().contiguous()  # (B, C)
-    return values.t(), index.t(), _find_ties(x_centred, weight, values, tied, chunks, buffer), tied, sumsq
+        winners.fill(_chunk_product(x_centred, weight, start, count, buffer), start)  # (C, k, N)
+    values, index, tied = winners.argmax()
+    return values, index, _find_ties(x_centred, weight, values, tied, chunks, buffer), tied
 
 
 def _find_ties(x_centred, weight, values, tied, chunks, buffer) -> _Ties | None:
@@ -208,7 +219,7 @@ def _find_ties(x_centred, weight, values, tied, chunks, buffer) -> _Ties | None:
     for start, count in chunks:
         if bool(tied_samples[start : start + count].any()):
             y = _chunk_product(x_centred, weight, start, count, buffer)
-            ties.add(y, values[:, start : start + count], start, tied)
+            ties.add(y, values[start : start + count].t(), start, tied)
     return ties
 
 
@@ -226,14 +237,17 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
         x_mean = x.reshape(rows, -1).mean(dim=0)  # (C_in,)
         sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)  # (C,): max of sign*y is max of bn(y)
         x_centred = x - x_mean  # (B, N, C_in)
-        values, index, ties, tied, sumsq = _extremes(x_centred, weight * sign[:, None])
+        values, index, ties, tied = _extremes(x_centred, weight * sign[:, None])
+        flat = x_centred.view(rows, -1)
+        gram_x = flat.t() @ flat  # (C_in, C_in) = S, reused by the backward
+        sumsq = torch.linalg.vecdot(weight @ gram_x, weight)  # (C,): sum over rows of y^2 = w S w^T
         var = sumsq / rows
         rstd = torch.rsqrt(var + eps)  # (C,)
         pooled = (gamma.abs() * rstd) * values + beta  # (B, C)
         if relu:
             pooled = pooled.relu_()
         mean = weight @ x_mean + (bias if bias is not None else 0)  # (C,)
-        ctx.save_for_backward(x_centred, weight, gamma, sign, rstd, values, index, tied, pooled)
+        ctx.save_for_backward(x_centred, weight, gamma, sign, rstd, values, index, tied, pooled, gram_x)
         ctx.ties, ctx.relu = ties, relu
         ctx.has_bias = bias is not None
         ctx.mark_non_differentiable(mean, sumsq)
@@ -242,7 +256,7 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad, _grad_mean, _grad_var):
-        x_centred, weight, gamma, sign, rstd, values, index, tied, pooled = ctx.saved_tensors
+        x_centred, weight, gamma, sign, rstd, values, index, tied, pooled, gram_x = ctx.saved_tensors
         batch, points, c_in = x_centred.shape
         rows = batch * points
         g = grad * (pooled > 0) if ctx.relu else grad  # (B, C): gradient reaching bn's output
@@ -261,7 +275,6 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
             sparse.add_to_input_grad(grad_x, weight)
             grad_x = grad_x.view(batch, points, c_in)
         if ctx.needs_input_grad[1]:
-            gram_x = x_centred.t() @ x_centred  # (C_in, C_in) = S
             grad_w = (weight * q[:, None]) @ gram_x  # (C, C_in)
             sparse.add_to_weight_grad(grad_w, x_centred)
         grad_b = torch.zeros_like(grad_beta) if ctx.has_bias else None
@@ -294,7 +307,8 @@ class _SparseRouting:
             grad_x.index_add_(0, rows, weight[channels] * values[:, None])
 
     def add_to_weight_grad(self, grad_w: torch.Tensor, x_centred: torch.Tensor) -> None:
-        """``grad_w[channel] += value * (x[row] - x̄)``: ``(C, C_in)``."""
+        """``grad_w[channel] += value * (x[row] - x̄)``: ``(C, C_in)``, one ``addcmul_`` per sample (a
+        batched ``(C, 1, B) @ (C, B, C_in)`` product runs as C small GEMMs on a CPU: 30x the ops)."""
         batch, channels = self.values.shape
         picked = torch.index_select(x_centred, 0, self.rows).view(batch, channels, -1)  # (B, C, C_in)
         for b in range(batch):

@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pointnet.nn.losses import classification_loss
+from pointnet.training.precision import autocast
 
 
 class NonFiniteLossError(RuntimeError):
@@ -89,6 +90,7 @@ def train_one_epoch(
     description: str = "train",
     progress: bool = True,
     totals: EpochTotals | None = None,
+    precision: str = "float32",
 ) -> EpochStats:
     """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
 
@@ -100,6 +102,7 @@ def train_one_epoch(
     ``NonFiniteLossError`` before the optimiser step, so the weights stay finite. ``progress=False``
     hides the progress bar (ranks other than 0). ``totals``: the sums to continue (updated in place
     before each ``on_step``; a resumed epoch passes what its checkpoint carried).
+    ``precision``: ``train.precision`` (autocast for ``bf16``).
     """
     model.train()
     totals = EpochTotals() if totals is None else totals
@@ -109,8 +112,9 @@ def train_one_epoch(
     for index, (wait, (points, labels)) in enumerate(bar):
         points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        logits, transform = model(points)  # (B, K), (B, 64, 64) | None
-        loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing)
+        with autocast(precision, device):
+            logits, transform = model(points)  # (B, K), (B, 64, 64) | None
+            loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(f"loss became {loss_value} at batch {index}; stopping")

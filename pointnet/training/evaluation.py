@@ -16,6 +16,7 @@ from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
+from pointnet.training.precision import autocast
 
 
 class EvaluationAbandoned(Exception):
@@ -52,11 +53,13 @@ def evaluate(
     description: str = "eval",
     progress: bool = True,
     abandon: Callable[[], bool] | None = None,
+    precision: str = "float32",
 ) -> ConfusionMatrix:
     """Accumulate a confusion matrix and summed loss over every shape the loader yields.
 
     ``abandon()`` is asked before each batch; when true the pass raises ``EvaluationAbandoned`` (a
     second stop signal during validation: nothing of the pass is kept, so nothing is inconsistent).
+    ``precision``: ``train.precision`` (the forward runs under autocast for ``bf16``).
     """
     model.eval()
     confusion = ConfusionMatrix.empty(num_classes)
@@ -65,8 +68,9 @@ def evaluate(
         if abandon is not None and abandon():
             raise EvaluationAbandoned(description)
         points, labels = points.to(device=device, dtype=model_dtype(model)), labels.to(device)
-        logits, transform = predict_logits(model, points, votes)
-        loss, _ = classification_loss(logits, labels, transform, reg_weight)
+        with autocast(precision, device):
+            logits, transform = predict_logits(model, points, votes)
+            loss, _ = classification_loss(logits.float(), labels, transform, reg_weight)
         confusion.update(logits, labels, loss.item() * labels.shape[0])
     return confusion
 

@@ -21,10 +21,13 @@ from pointnet.data.holdout import Splits
 from pointnet.training import distributed as dist
 from pointnet.training.batching import make_loader
 from pointnet.training.checkpoint import load_checkpoint, load_weights
+from pointnet.training.device_batches import DeviceBatches, use_device_batches
 from pointnet.training.epoch import EpochStats, EpochTotals, train_one_epoch
 from pointnet.training.evaluation import EvaluationAbandoned, evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
+from pointnet.training.precision import precision
+from pointnet.training.runtime import ThreadGovernor
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopAtBoundary, StopRequest, Stopped
@@ -73,16 +76,22 @@ class TrainingLoop:
 
     def __init__(self, state: TrainingState, net: nn.Module, splits: Splits, recipe: Recipe, run_dir: Path,
                  device: torch.device, rank_batch: int, reporter: Reporter | None = None,
-                 stop: StopRequest | None = None) -> None:
+                 stop: StopRequest | None = None, threads: ThreadGovernor | None = None) -> None:
+        """``threads``: re-decides the CPU thread count each epoch and when steps slow down (None: never)."""
         self.state, self.net, self.splits, self.recipe = state, net, splits, recipe
+        self.threads = threads
         self.run_dir, self.device = run_dir, device
         self.rank, self.world_size = dist.rank(), dist.world_size()
         self.reporter = reporter or Reporter()
         self.stop = stop or StopRequest()
         self.totals = EpochTotals()
-        self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
-                                        num_workers=recipe.train.num_workers, num_replicas=self.world_size,
-                                        rank=self.rank)
+        t = recipe.train
+        if use_device_batches(t.device_data, device, t.num_workers):  # clouds stay on the device
+            self.train_loader = DeviceBatches(splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
+                                              num_replicas=self.world_size, rank=self.rank)
+        else:
+            self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
+                                            num_workers=t.num_workers, num_replicas=self.world_size, rank=self.rank)
 
     def run(self) -> dict[str, float]:
         """Train the remaining epochs and test; raises ``Stopped`` after saving on SIGINT/SIGTERM."""
@@ -128,8 +137,12 @@ class TrainingLoop:
         self.splits.train.set_epoch(p.epoch)
         self.train_loader.batch_sampler.set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
+        if self.threads is not None and p.epoch > 0:
+            self.threads.update()
 
         def on_step(index: int, loss: float, reg: float, acc: float) -> None:
+            if self.threads is not None:
+                self.threads.observe_step()
             p.batch += 1
             p.global_step += 1
             if p.global_step % t.log_every == 0:
@@ -139,7 +152,8 @@ class TrainingLoop:
         stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
                                 device=self.device, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
                                 on_step=on_step, totals=self.totals,
-                                description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0)
+                                description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0,
+                                precision=t.precision)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
         self.end_epoch(stats, lr, momentum)
@@ -173,7 +187,7 @@ class TrainingLoop:
                              num_workers=0, num_replicas=self.world_size, rank=self.rank)
         cm = evaluate(self.state.model, loader, len(self.splits.classes), device=self.device,
                       reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0,
-                      abandon=abandon)
+                      abandon=abandon, precision=self.recipe.train.precision)
         return dist.all_reduce_confusion(cm)
 
     def validate(self) -> dict[str, float]:

@@ -55,6 +55,9 @@ class SchedulerSettings:
     warmup_epochs: int = 0
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes; reduce-overhead: CUDA graphs
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 25
@@ -66,8 +69,10 @@ class TrainSettings:
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = 0
     threads: Optional[int] = None
+    device_data: Optional[bool] = None
     device: str = "auto"
     compile: bool = False
+    compile_mode: str = "default"
     precision: str = "float32"
     log_every: int = 10
     num_clouds: int = 4

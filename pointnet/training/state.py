@@ -19,6 +19,7 @@ from pointnet.training import distributed as dist
 from pointnet.training.checkpoint import (CheckpointError, load_checkpoint, load_weights, rng_state,
                                          save_checkpoint, set_rng_state)
 from pointnet.training.optim import build_optimizer, build_scheduler
+from pointnet.training.precision import precision
 from pointnet.training.settings import Recipe
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class TrainingState:
         self.model_args, self.classes, self.config = model_args, list(classes), config
         self.base_lr, self.global_batch, self.world_size = t.lr, global_batch, dist.world_size()
         self.lr = scaled_lr(t.lr, d.lr_scaling, global_batch, t.batch_size)
-        self.model = PointNet(**model_args).to(device=device, dtype=getattr(torch, t.precision))
+        self.model = PointNet(**model_args).to(device=device, dtype=precision(t.precision).parameters)
         if d.sync_batchnorm and dist.active():
             dist.use_sync_batchnorm(self.model)
             self.model.fast = False  # the fused fast path computes BatchNorm statistics itself, per rank

@@ -1,0 +1,69 @@
+"""Training batches drawn where the model runs: the clouds stay on the device, one batch is a few ops.
+
+The CPU pipeline (``PointCloudDataset`` + ``DataLoader``) draws each cloud's points and augments it
+on the host, sample by sample, then copies the batch over: on a GPU that host work was 27-29% of
+an epoch. ``DeviceBatches`` keeps every dense training cloud on the device once and, per batch,
+draws a uniformly random ``num_points`` subset in random order for every cloud (``argsort`` of
+uniform keys), gathers it and augments the batch (``pointnet.data.batch_augment``). The batch order
+is ``EpochBatchSampler``'s (same shards, same resume by skipping done batches); each batch's draws
+come from a generator seeded by ``(seed, epoch, batch)``, so a resumed epoch sees the same batches.
+Same distribution as the CPU pipeline, other random numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from pointnet.data.batch_augment import augment_batch
+from pointnet.data.cloud_dataset import PointCloudDataset, splitmix64
+from pointnet.training.batching import EpochBatchSampler
+
+
+class DeviceBatches:
+    """Iterable of ``(points (B, N, C), labels (B,))`` on ``device`` for one epoch at a time.
+
+    ``dataset``: the training ``PointCloudDataset`` (its point set, ``num_points``, augmentation and
+    seed are used; its own per-item draws are not). ``num_replicas``/``rank`` shard as ``make_loader``.
+    """
+
+    def __init__(self, dataset: PointCloudDataset, batch_size: int, device: torch.device, *,
+                 dtype: torch.dtype = torch.float32, num_replicas: int = 1, rank: int = 0) -> None:
+        dense = np.asarray(dataset.point_set.points)[:, :, : dataset.channels]
+        self.points = torch.as_tensor(dense, dtype=dtype).to(device)  # (M, P, C), stays on the device
+        self.labels = torch.as_tensor(np.asarray(dataset.point_set.labels), dtype=torch.int64).to(device)
+        self.num_points, self.augment, self.seed = dataset.num_points, dataset.augment, dataset.seed
+        self.device = torch.device(device)
+        self.batch_sampler = EpochBatchSampler(dataset, batch_size, shuffle=True, drop_last=True, seed=self.seed,
+                                               num_replicas=num_replicas, rank=rank)
+        self.generator = torch.Generator(device=self.device)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch, skipped = self.batch_sampler.sampler.epoch, self.batch_sampler.skipped
+        for i, indices in enumerate(self.batch_sampler):
+            yield self.draw(torch.as_tensor(indices, device=self.device), epoch, skipped + i)
+
+    def draw(self, indices: torch.Tensor, epoch: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of clouds ``indices (B,)``: subsets ``(B, N, C)`` and labels ``(B,)``."""
+        key = 0
+        for word in (self.seed, epoch, batch):
+            key = splitmix64(key ^ word)
+        self.generator.manual_seed(key)
+        dense = self.points.shape[1]
+        keys = torch.rand(len(indices), dense, generator=self.generator, device=self.device)
+        choice = keys.argsort(dim=1)[:, : self.num_points]  # (B, N): a uniform subset in uniform order
+        points = self.points[indices[:, None], choice]  # (B, N, C)
+        if self.augment is not None:
+            points = augment_batch(points, self.augment, self.generator)
+        return points, self.labels[indices]
+
+
+def use_device_batches(setting: bool | None, device: torch.device, num_workers: int) -> bool:
+    """``train.device_data``: true / false, or null for "on a GPU, when no loader workers are asked for"."""
+    if setting is not None:
+        return bool(setting)
+    return device.type == "cuda" and num_workers == 0

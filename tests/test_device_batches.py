@@ -1,0 +1,167 @@
+"""The device-side batch pipeline draws what the CPU pipeline draws, in distribution (on CPU tensors).
+
+Subsets: every point of a cloud equally likely, no point twice, in uniformly random order.
+Augmentation: the per-cloud rotation angle, scale and shift, and the jitter, compared with the CPU
+``PointCloudDataset`` by two-sample Kolmogorov-Smirnov tests on statistics that isolate each of
+them (fixed seeds: the p-values are fixed numbers, not flaky); one test shows each statistic
+notices when its operation changes. Order, resume and shards follow ``EpochBatchSampler``.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from pointnet.data.augment import Augmentation
+from pointnet.data.batch_augment import augment_batch, rotations_about_z
+from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pointset import PointSet
+from pointnet.training.device_batches import DeviceBatches, use_device_batches
+
+CPU = torch.device("cpu")
+
+
+def point_set(points: np.ndarray) -> PointSet:
+    m = len(points)
+    return PointSet(points.astype(np.float32), np.arange(m) % 3, ["a", "b", "c"], [f"s{i}" for i in range(m)])
+
+
+def numbered_clouds(m: int, p: int) -> np.ndarray:
+    """Cloud ``i``'s point ``j`` is ``(100 i + j, 0, 0)``: every drawn point says where it came from."""
+    ids = 100 * np.arange(m)[:, None] + np.arange(p)[None, :]
+    return np.stack([ids, np.zeros_like(ids), np.zeros_like(ids)], axis=2).astype(np.float64)
+
+
+def test_subsets_are_uniform_without_replacement_in_random_order():
+    m, p, n = 4, 16, 6
+    data = DeviceBatches(PointCloudDataset(point_set(numbered_clouds(m, p)), n, train=True), 2, CPU)
+    counts, first = np.zeros((m, p)), np.zeros(p)
+    for epoch in range(300):
+        data.batch_sampler.set_epoch(epoch)
+        for points, labels in data:
+            ids = points[..., 0].numpy().astype(int)  # (B, N)
+            cloud = ids // 100
+            assert (cloud == cloud[:, :1]).all()  # every point from one cloud ...
+            assert (labels.numpy() == cloud[:, 0] % 3).all()  # ... whose label comes with it
+            for row in ids % 100:
+                assert len(set(row)) == n  # no point twice
+            np.add.at(counts, (cloud, ids % 100), 1)
+            np.add.at(first, ids[:, 0] % 100, 1)
+    assert (counts.sum(axis=1) == 300 * n).all()  # every cloud once an epoch
+    for row in counts:
+        assert stats.chisquare(row).pvalue > 1e-3
+    assert stats.chisquare(first).pvalue > 1e-3  # the first slot holds any point equally often
+
+
+def anisotropic_cloud(points: int = 64) -> np.ndarray:
+    """One cloud spread along x (so its principal axis shows the rotation), centred off the origin."""
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(points, 3)) * [0.5, 0.1, 0.2] + [0.0, 0.0, 0.3]
+    return xyz[None]
+
+
+def statistics(points: torch.Tensor, base: np.ndarray) -> dict[str, np.ndarray]:
+    """Per cloud: principal angle mod pi (rotation), spread (scale), centroid shift (shift),
+    and the residual after the best similarity fit (jitter)."""
+    x = points.double().numpy()  # (K, N, 3)
+    centred = x - x.mean(axis=1, keepdims=True)
+    cov = np.einsum("kni,knj->kij", centred[..., :2], centred[..., :2])
+    angle = 0.5 * np.arctan2(2 * cov[:, 0, 1], cov[:, 0, 0] - cov[:, 1, 1]) % math.pi
+    base_centred = base[0] - base[0].mean(axis=0)
+    spread = np.sqrt((centred**2).sum(axis=(1, 2)) / (base_centred**2).sum())
+    z_sorted = np.sort(centred[..., 2], axis=1) / spread[:, None]  # z is untouched by the rotation
+    residual = (z_sorted - np.sort(base_centred[:, 2])[None]).std(axis=1)
+    return {"angle": angle, "spread": spread, "shift_z": x[..., 2].mean(axis=1) - spread * base[0, :, 2].mean(),
+            "jitter": residual}
+
+
+def cpu_draws(dataset: PointCloudDataset, count: int) -> torch.Tensor:
+    out = []
+    for epoch in range(count):
+        dataset.set_epoch(epoch)
+        out.append(dataset[0][0])
+    return torch.stack(out)
+
+
+def device_draws(dataset: PointCloudDataset, count: int, batch: int = 25) -> torch.Tensor:
+    """``count`` draws of cloud 0 through ``DeviceBatches`` (the batch holds copies of the one cloud)."""
+    data = DeviceBatches(dataset, batch, CPU)
+    index = torch.zeros(batch, dtype=torch.int64)
+    return torch.cat([data.draw(index, epoch=0, batch=b)[0] for b in range(count // batch)])
+
+
+def compare(a: torch.Tensor, b: torch.Tensor, base: np.ndarray) -> dict[str, float]:
+    sa, sb = statistics(a, base), statistics(b, base)
+    return {k: stats.ks_2samp(sa[k], sb[k]).pvalue for k in sa}
+
+
+@pytest.mark.parametrize("augment", [Augmentation(), Augmentation(rotate=False, shift=0.3, jitter_sigma=0.03)],
+                         ids=["default", "no-rotation"])
+def test_augmentation_has_the_cpu_pipelines_distribution(augment):
+    base = anisotropic_cloud()
+    dataset = PointCloudDataset(point_set(base), 64, train=True, augment=augment, seed=3)
+    p_values = compare(cpu_draws(dataset, 400), device_draws(dataset, 400), base)
+    assert min(p_values.values()) > 1e-3, p_values
+
+
+@pytest.mark.parametrize("changed, statistic", [
+    (Augmentation(scale=(0.9, 1.4)), "spread"), (Augmentation(rotate=False), "angle"),
+    (Augmentation(jitter_sigma=0.02), "jitter"), (Augmentation(shift=0.15), "shift_z"),
+])
+def test_the_comparison_sees_each_changed_operation(changed, statistic):
+    base = anisotropic_cloud()
+    cpu = PointCloudDataset(point_set(base), 64, train=True, augment=Augmentation(), seed=3)
+    other = PointCloudDataset(point_set(base), 64, train=True, augment=changed, seed=3)
+    assert compare(cpu_draws(cpu, 400), device_draws(other, 400), base)[statistic] < 1e-5
+
+
+def test_rotation_only_keeps_z_norms_and_normal_angles():
+    rng = np.random.default_rng(1)
+    xyz, normals = rng.normal(size=(8, 32, 3)), rng.normal(size=(8, 32, 3))
+    points = torch.from_numpy(np.concatenate([xyz, normals], axis=2))
+    out = augment_batch(points, Augmentation(rotate=True, jitter_sigma=0.0, scale=None, shift=0.0),
+                        torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out[..., 2], points[..., 2])  # about z
+    torch.testing.assert_close(out[..., :3].norm(dim=2), points[..., :3].norm(dim=2))
+    torch.testing.assert_close((out[..., :3] * out[..., 3:]).sum(2), (points[..., :3] * points[..., 3:]).sum(2))
+    assert not torch.allclose(out[..., :2], points[..., :2])
+
+
+def test_rotation_matrices_match_the_cpu_ones():
+    from pointnet.data.augment import rotation_about_z
+
+    angles = torch.tensor([0.0, 0.3, 2.0, -1.1], dtype=torch.float64)
+    expected = torch.stack([torch.from_numpy(rotation_about_z(float(a))) for a in angles])
+    torch.testing.assert_close(rotations_about_z(angles), expected)
+
+
+def test_resume_skips_done_batches_and_sees_the_same_ones():
+    dataset = PointCloudDataset(point_set(numbered_clouds(10, 16)), 8, train=True, augment=Augmentation(), seed=5)
+    data = DeviceBatches(dataset, 3, CPU)
+    data.batch_sampler.set_epoch(2)
+    full = list(data)
+    data.batch_sampler.set_epoch(2, skip=1)
+    resumed = list(data)
+    assert len(full) == 3 and len(resumed) == 2
+    for (p1, l1), (p2, l2) in zip(full[1:], resumed):
+        assert torch.equal(p1, p2) and torch.equal(l1, l2)
+    data.batch_sampler.set_epoch(3)
+    assert not torch.equal(list(data)[0][0], full[0][0])  # another epoch, other draws
+
+
+def test_ranks_take_disjoint_shards():
+    dataset = PointCloudDataset(point_set(numbered_clouds(12, 8)), 4, train=True, seed=0)
+    clouds = []
+    for rank in (0, 1):
+        data = DeviceBatches(dataset, 3, CPU, num_replicas=2, rank=rank)
+        data.batch_sampler.set_epoch(0)
+        clouds.append({int(c) for points, _ in data for c in points[:, 0, 0] // 100})
+    assert not clouds[0] & clouds[1] and len(clouds[0] | clouds[1]) == 12
+
+
+def test_use_device_batches_defaults_to_gpus_without_workers():
+    assert use_device_batches(None, torch.device("cuda"), 0)
+    assert not use_device_batches(None, torch.device("cuda"), 2)
+    assert not use_device_batches(None, CPU, 0)
+    assert use_device_batches(True, CPU, 0) and not use_device_batches(False, torch.device("cuda"), 0)
