@@ -27,7 +27,7 @@ def test_device_section_rows_per_precision_mode_and_batch(tmp_path, capsys):
     assert all(0 <= d["data_share"] <= 1 for d in report["data"].values())
     assert report["ddp"] == []  # no GPUs here
     assert "GEMM peak" in printed and "data share of a training epoch, device" in printed
-    assert torch.backends.cuda.matmul.fp32_precision == "ieee"  # float32 restored after the tf32/bf16 rows
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # float32 restored after the tf32/bf16 rows
 
 
 def test_ddp_rows_scale_over_ranks_on_gloo():

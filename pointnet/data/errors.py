@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class MeshError(ValueError):
@@ -19,6 +21,18 @@ class MeshError(ValueError):
 
     def __reduce__(self):
         return type(self), (self.reason, self.path)
+
+
+@contextmanager
+def mesh_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Inside the block, any failure reading ``path`` becomes a ``MeshError`` naming it (the contract:
+    a bad source file only ever raises ``MeshError``)."""
+    try:
+        yield
+    except MeshError as error:
+        raise MeshError(error.reason, path) from None
+    except Exception as error:  # noqa: BLE001 - the contract above
+        raise MeshError(f"{type(error).__name__}: {error}", path) from error
 
 
 class DatasetError(ValueError):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from pointnet.data.errors import MeshError
+from pointnet.data.errors import MeshError, mesh_errors
 
 MESH_SUFFIXES: tuple[str, ...] = (".off", ".obj", ".ply", ".stl")
 """File suffixes (lower case) treated as meshes when listing a data set folder."""
@@ -39,16 +39,12 @@ def read_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         MeshError: for any file that cannot be used; the message starts with the path.
     """
     path = Path(path)
-    try:
+    with mesh_errors(path):
         if path.suffix.lower() == ".off":
             vertices, faces = parse_off(_read_text(path))
         else:
             vertices, faces = _load_with_trimesh(path)
         check_geometry(vertices, faces)
-    except MeshError as error:
-        raise MeshError(error.reason, path) from None
-    except Exception as error:  # noqa: BLE001 - the contract: a bad file only ever raises MeshError
-        raise MeshError(f"{type(error).__name__}: {error}", path) from error
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
 
 

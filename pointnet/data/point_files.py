@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from pointnet.data.errors import MeshError
+from pointnet.data.errors import MeshError, mesh_errors
 
 POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv", ".ply")
 """Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""
@@ -39,17 +39,12 @@ def read_point_file(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    try:
+    with mesh_errors(path):
         if suffix not in POINT_SUFFIXES:
             raise MeshError(f"unsupported point file type {suffix!r}; use one of {', '.join(POINT_SUFFIXES)}")
         if not path.is_file():
             raise MeshError("no such file")
-        points = _READERS[suffix](path)
-        return _checked(points)
-    except MeshError as error:
-        raise MeshError(error.reason, path) from None
-    except Exception as error:  # noqa: BLE001 - the contract: a bad file only ever raises MeshError
-        raise MeshError(f"{type(error).__name__}: {error}", path) from error
+        return _checked(_READERS[suffix](path))
 
 
 def _read_npy(path: Path) -> np.ndarray:

@@ -46,9 +46,11 @@ def precision(name: str) -> Precision:
 
 def set_matmul_precision(name: str) -> None:
     """Put CUDA's float32 matmul and cuDNN convolution modes to ``name``'s (process-wide; CPU unaffected)."""
-    mode = precision(name).matmul
-    torch.backends.cuda.matmul.fp32_precision = mode
-    torch.backends.cudnn.conv.fp32_precision = mode
+    tf32 = precision(name).matmul == "tf32"
+    # the allow_tf32 flags, not the newer fp32_precision ones: once those are set, reading allow_tf32
+    # (as torch.export and ONNX export do) raises for the rest of the process
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def autocast(name: str, device: torch.device) -> contextlib.AbstractContextManager:
