@@ -12,15 +12,14 @@ parameter, summed over the ranks), timed on its own.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import socket
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 
+from pointnet.apps.bench_ddp import run_ranks
 from pointnet.training import distributed as dist
 from pointnet.training.epoch import train_one_epoch
 from pointnet.nn.model import PointNet
@@ -36,12 +35,6 @@ class Setup:
 
 
 SETUPS = (Setup(1, 1), Setup(1, 2), Setup(2, 1))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def step_seconds(net: torch.nn.Module, model: PointNet, batch: int, points: int, steps: int, seed: int) -> list[float]:
@@ -86,18 +79,8 @@ def worker(rank: int, setup: Setup, args: argparse.Namespace, port: int, results
 
 def run_setup(setup: Setup, args: argparse.Namespace) -> tuple[list[float], float]:
     """Start the setup's processes (spawned, ``OMP_NUM_THREADS`` = its threads) and collect rank 0's timings."""
-    ctx = multiprocessing.get_context("spawn")
-    results = ctx.SimpleQueue()
     os.environ["OMP_NUM_THREADS"] = str(setup.threads)
-    port = free_port()
-    procs = [ctx.Process(target=worker, args=(rank, setup, args, port, results)) for rank in range(setup.processes)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"{setup}: a rank exited with {p.exitcode}")
-    return results.get()
+    return run_ranks(worker, setup.processes, (setup, args), str(setup))
 
 
 def table(rows: list[tuple[Setup, list[float], float]], batch: int) -> str:

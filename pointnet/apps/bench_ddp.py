@@ -61,19 +61,27 @@ def _rank(rank: int, run: DdpRun, port: int, results) -> None:
         results.put([b - a for a, b in zip(stamps, stamps[1:])][run.warmup:])
 
 
-def step_seconds(run: DdpRun) -> float:
-    """Median step of rank 0 with ``run.world_size`` ranks."""
+def run_ranks(target, world_size: int, args: tuple, label: str):
+    """Spawn ``target(rank, *args, port, results)`` for each rank on a free local port; rank 0's result.
+
+    A rank that exits non-zero raises ``RuntimeError`` naming ``label``.
+    """
     ctx = multiprocessing.get_context("spawn")
     results = ctx.SimpleQueue()
     port = _free_port()
-    procs = [ctx.Process(target=_rank, args=(r, run, port, results)) for r in range(run.world_size)]
+    procs = [ctx.Process(target=target, args=(r, *args, port, results)) for r in range(world_size)]
     for p in procs:
         p.start()
     for p in procs:
         p.join()
         if p.exitcode != 0:
-            raise RuntimeError(f"DDP benchmark with {run.world_size} ranks: a rank exited with {p.exitcode}")
-    return statistics.median(results.get())
+            raise RuntimeError(f"{label}: a rank exited with {p.exitcode}")
+    return results.get()
+
+
+def step_seconds(run: DdpRun) -> float:
+    """Median step of rank 0 with ``run.world_size`` ranks."""
+    return statistics.median(run_ranks(_rank, run.world_size, (run,), f"DDP benchmark with {run.world_size} ranks"))
 
 
 def ddp_scaling(device: str, world_sizes: tuple[int, ...], batch: int, points: int, steps: int,
