@@ -171,6 +171,38 @@ def test_signals_during_validation_leave_a_consistent_state(tiny_data, tmp_path,
     assert sorted(losses.values()) == pytest.approx(sorted(r["train/loss"] for r in history(full)), rel=1e-6)
 
 
+@pytest.mark.parametrize("during", ["test (last)", "test (best)"])
+def test_a_signal_during_the_final_tests_stops_and_a_resume_only_tests(tiny_data, tmp_path, monkeypatch, during):
+    """Training is done and saved, so one SIGINT abandons the tests (exit 130, not a silent 0); last.pt keeps
+    the last weights, not best.pt's, and a resume runs no epoch and reports what an uninterrupted run does."""
+    full_metrics, full = run(tiny_data, tmp_path, "full")
+    import pointnet.training.loop as loop_module
+    original = loop_module.evaluate
+
+    def interrupted(model, loader, *args, description="eval", **kwargs):
+        if description == during:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(model, loader, *args, description=description, **kwargs)
+
+    monkeypatch.setattr(loop_module, "evaluate", interrupted)
+    with pytest.raises(Stopped) as stopped:
+        run(tiny_data, tmp_path, "part")
+    assert stopped.value.exit_code == 130
+    part = tmp_path / "outputs" / "day" / "part"
+    assert not (part / "metrics.json").exists()
+    assert load_checkpoint(part / "last.pt")["progress"]["epoch"] == 2 and same_weights(full / "last.pt", part / "last.pt")
+    monkeypatch.setattr(loop_module, "evaluate", original)
+
+    def no_epoch(self):
+        raise AssertionError("the resume of a trained run ran an epoch")
+
+    monkeypatch.setattr(loop_module.TrainingLoop, "train_epoch", no_epoch)
+    metrics, _ = run(tiny_data, tmp_path, "again", f"resume={part}")
+    for key in ("test/acc", "test/best_acc", "test/mean_class_acc", "test/best_mean_class_acc"):
+        assert metrics[key] == full_metrics[key], key
+    assert same_weights(full / "last.pt", part / "last.pt")
+
+
 def test_last_pt_knows_the_best_score_that_best_pt_holds(tiny_data, tmp_path):
     """best.pt is written before last.pt, both with the new best_val: after a crash and resume, a
     worse epoch can never replace best.pt."""

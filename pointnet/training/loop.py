@@ -116,9 +116,13 @@ class TrainingLoop:
             finally:
                 self.reporter.close()
 
+    def stop_asked(self) -> bool:
+        """Whether any rank was asked to stop (a collective: every rank calls it at the same points)."""
+        return dist.any_rank(self.stop.requested)
+
     def stop_point(self) -> None:
         """A safe point: raise ``StopAtBoundary`` if any rank was asked to stop."""
-        if dist.any_rank(self.stop.requested):
+        if self.stop_asked():
             raise StopAtBoundary
 
     def save_last(self) -> Path:
@@ -205,17 +209,23 @@ class TrainingLoop:
             self.state.save(self.run_dir / "best.pt")
 
     def finish(self) -> dict[str, float]:
-        """Test the last and the best model (every rank); the reporter writes the outputs (rank 0)."""
-        last = self.evaluate(self.splits.test, "test (last)")
+        """Test the last and the best model (every rank); the reporter writes the outputs (rank 0).
+
+        A stop request (one signal is enough: ``last.pt`` already holds the finished training) abandons
+        the tests; a resume of the run then only tests.
+        """
+        self.stop_point()
+        last = self.evaluate(self.splits.test, "test (last)", abandon=self.stop_asked)
         metrics = {"test/acc": last.accuracy, "test/mean_class_acc": last.mean_class_accuracy}
         best_path = self.run_dir / "best.pt"
         if dist.on_main(best_path.exists):
-            model = self.state.model
+            model, last_path = self.state.model, self.run_dir / "last.pt"
             load_weights(model, dist.on_main(lambda: load_checkpoint(best_path)["model"]), best_path)
-            best = self.evaluate(self.splits.test, "test (best)")
+            try:
+                best = self.evaluate(self.splits.test, "test (best)", abandon=self.stop_asked)
+            finally:  # the state a stop saves, and what the reporter describes, is the last model
+                load_weights(model, dist.on_main(lambda: load_checkpoint(last_path)["model"]), last_path)
             metrics.update({"test/best_acc": best.accuracy, "test/best_mean_class_acc": best.mean_class_accuracy})
-            last_path = self.run_dir / "last.pt"
-            load_weights(model, dist.on_main(lambda: load_checkpoint(last_path)["model"]), last_path)
         history = self.state.progress.history
         if history and "val/acc" in history[-1]:
             metrics["val/acc"] = history[-1]["val/acc"]
