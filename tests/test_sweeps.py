@@ -74,6 +74,7 @@ def test_sweep_job_dirs_are_named_by_their_overrides():
     assert sweep_subdir("model/shared_mlp=loop,train.lr=0.01", 3) == "shared_mlp=loop,lr=0.01"
     assert sweep_subdir("data.root=/a/b", 0) == "root=_a_b"  # no nested folders
     assert sweep_subdir("", 7) == "7"
+    assert sweep_subdir("train.lr=0.0012520653814999472,seed=12345678,tag=1e-3", 0) == "lr=0.001252,seed=12345678,tag=1e-3"
     long = sweep_subdir(",".join(f"k{i}=v" for i in range(100)), 5)
     assert len(long) < 255 and long.endswith("..5")
 
@@ -131,8 +132,10 @@ def test_an_optuna_sweep_samples_the_space_and_maximises_validation_accuracy(tin
         assert float(overrides["train.lr"]) == config["train"]["lr"] and 1e-4 <= config["train"]["lr"] <= 1e-2
         assert 0 <= config["optimizer"]["weight_decay"] <= 0.1 and 0 <= config["model"]["dropout"] <= 0.6
         assert 0 <= config["train"]["label_smoothing"] <= 0.3
+        augment = config["data"]["augment"]
+        assert 0 <= augment["point_dropout"] <= 0.875 and 0 <= augment["shift"] <= 0.2
         assert set(space) <= set(overrides)
-        assert f"lr={overrides['train.lr']}" in job.name
+        assert f"lr={float(overrides['train.lr']):.4g}" in job.name
         trials.append((json.loads((job / "metrics.json").read_text())["val/acc"], overrides))
     results = yaml.safe_load(next(tmp_path.glob("multirun/*/*/optimization_results.yaml")).read_text())
     best_acc = max(acc for acc, _ in trials)

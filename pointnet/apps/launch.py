@@ -86,12 +86,23 @@ def rank_console_level() -> str:
     return "NOTSET" if _rank() == 0 else "WARNING"
 
 
+def short_value(value: str) -> str:
+    """A float written with more than 4 significant digits (a sampled one) as 4: ``0.0012520653814999472`` ->
+    ``0.001252``; anything else as it is. The job's config keeps the exact value."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    short = f"{number:.4g}"
+    return short if len(short) < len(value) and "." in value else value
+
+
 def sweep_subdir(override_dirname: str, job_num: int) -> str:
-    """``model/shared_mlp=loop,train.lr=0.01`` -> ``shared_mlp=loop,lr=0.01`` (``/`` in values -> ``_``)."""
+    """``model/shared_mlp=loop,train.lr=0.0012520653`` -> ``shared_mlp=loop,lr=0.001252`` (``/`` in values -> ``_``)."""
     items = []
     for item in filter(None, str(override_dirname).split(",")):
         key, _, value = item.partition("=")
-        items.append(f"{key.replace('/', '.').rsplit('.', 1)[-1]}={value.replace('/', '_')}")
+        items.append(f"{key.replace('/', '.').rsplit('.', 1)[-1]}={short_value(value).replace('/', '_')}")
     name = ",".join(items)
     if not name:
         return str(job_num)
