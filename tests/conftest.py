@@ -6,7 +6,9 @@ import torch
 from tests.helpers import compose, tiny_overrides
 
 os.environ.setdefault("TQDM_DISABLE", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# one thread per pytest-xdist worker (scripts/test.sh runs two): two workers of two threads would oversubscribe
+# the 2 cores; alone, two threads
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ its competitor and one fresh process per lever and condition.
 """
 import json
 
+import pytest
 import torch
 
 from pointnet.apps import bench_load, benchmark
@@ -38,6 +39,7 @@ def test_ddp_rows_scale_over_ranks_on_gloo():
     assert "per_rank" in ddp_lines(rows)
 
 
+@pytest.mark.serial  # starts its own CPU-bound competitor: scripts/test.sh runs it alone
 def test_under_load_measures_a_lever_alone_and_beside_a_competitor():
     """One lever (two fresh processes, one beside the competitor): the others differ only in
     their environment, checked in tests/test_threads.py."""

@@ -72,6 +72,7 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.serial  # reads the machine's load: scripts/test.sh runs it alone
 @pytest.mark.skipif(not LINUX, reason="reads /proc/stat")
 def test_own_cpu_time_is_not_counted_as_others():
     first, own_first = _LoadMark.now(), proc_cpu_seconds(os.getpid())
@@ -87,6 +88,7 @@ def test_own_cpu_time_is_not_counted_as_others():
     assert last.others_busy(first) == pytest.approx(max(0.0, (busy - own) / wall), abs=1e-9)
 
 
+@pytest.mark.serial  # reads the machine's load: scripts/test.sh runs it alone
 @pytest.mark.skipif(not LINUX, reason="reads /proc/stat")
 def test_governor_counts_a_competing_process_and_drops_a_thread():
     before = torch.get_num_threads()
@@ -122,6 +124,7 @@ def test_fixed_thread_count_never_changes():
         torch.set_num_threads(before)
 
 
+@pytest.mark.serial  # reads the machine's load: scripts/test.sh runs it alone
 @pytest.mark.skipif(not LINUX, reason="reads /proc/stat")
 def test_a_slow_step_triggers_a_decision_from_that_step():
     before = torch.get_num_threads()
