@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from pointnet.data.atomic import atomic_write_text
 from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
@@ -115,7 +116,7 @@ class RunReport(Reporter):
 
     def finish(self, metrics: dict[str, float], last: ConfusionMatrix, state: TrainingState) -> None:
         """Test scalars, per-class accuracy, the confusion matrix (TensorBoard and PNG), PR curves, the
-        projector's global features, clouds, ``metrics.json`` and the model card."""
+        projector's global features, clouds, the model card and, last, ``metrics.json``."""
         step, history = state.progress.global_step, state.progress.history
         self.board.scalars({k: v for k, v in metrics.items() if k != "val/acc"}, step)
         self.board.class_accuracy("test", last, self.classes, step)
@@ -128,11 +129,12 @@ class RunReport(Reporter):
             self.board.embedding("test/global_features", predictions, self.classes, step)
         self.clouds(state.model, step)
         self.board.hparams_done()
-        (self.run_dir / "metrics.json").write_text(json.dumps(finite_or_null(
-            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history}),
-            indent=2, allow_nan=False))
         test = results(last, self.classes, self.run_dir / "confusion_test.png", self.run_dir)
         write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes))
+        # last, and whole or not at all: a finished run is one with metrics.json
+        atomic_write_text(self.run_dir / "metrics.json", json.dumps(finite_or_null(
+            {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history}),
+            indent=2, allow_nan=False))
         log.info("test accuracy %.4f (mean class %.4f), last epoch\n%s", last.accuracy,
                  last.mean_class_accuracy, last.table(self.classes))
 

@@ -143,7 +143,9 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
     after each; returns the trials and the run dirs, each finished by a last clean resume.
 
     A trial that finds the run already finished (a slower reference, a short rest of the run) is not
-    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run.
+    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
+    means exit 0, or ``metrics.json`` written (the run's last act): a signal that lands after it, while the
+    interpreter shuts down and the default handlers are back, ends a process that had nothing left to lose.
     """
     _, train_seconds, steps = reference
     runs, trials, attempt = [folder / "run0"], [], 0
@@ -156,7 +158,7 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
         time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
         inject(p, len(trials))
         code = p.wait(120)
-        if code == 0:
+        if code == 0 or (run_dir / "metrics.json").is_file():
             runs.append(folder / f"run{len(runs)}")
             moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
             continue
