@@ -57,9 +57,9 @@ def test_modern_experiment_sets_each_element():
     plan = recipe(cfg)
     assert (plan.optimizer.name, plan.optimizer.weight_decay) == ("adamw", 0.05)
     assert (plan.scheduler.name, plan.scheduler.warmup_epochs) == ("cosine", 2)
-    assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.2, 1.0, 1e-3)
-    assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.6666667, 1.5),
-                                                          shift=0.2, anisotropic=True, point_dropout=0.875)
+    assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.1, 1.0, 1e-3)
+    assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
+                                                          shift=0.1, anisotropic=True, point_dropout=0.0)
     assert cfg.data.dense_points == 10000 and cfg.data.num_points == 1024
 
 
@@ -115,9 +115,10 @@ def test_grad_clip_bounds_the_step(clip):
 
 
 def test_augmentation_and_dense_cache_reach_the_training_set(tiny_data):
-    cfg = compose(overrides=tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96"))
+    cfg = compose(overrides=tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96",
+                                           "data.augment.point_dropout=0.5"))
     splits = load_splits(cfg)
-    assert splits.train.augment == augmentation(cfg.data.augment) and splits.train.augment.point_dropout == 0.875
+    assert splits.train.augment == augmentation(cfg.data.augment) and splits.train.augment.point_dropout == 0.5
     assert splits.train.point_set.num_points == 96 and splits.val.augment is None
     first = splits.train[0][0]
     splits.train.set_epoch(1)
@@ -138,7 +139,7 @@ def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeyp
                                "scheduler.warmup_epochs=1")
     metrics = train(compose(overrides=overrides), run_dir=out)
     assert 0 <= metrics["test/best_acc"] <= 1
-    assert {(c["label_smoothing"], c["grad_clip"]) for c in calls} == {(0.2, 1.0)}
+    assert {(c["label_smoothing"], c["grad_clip"]) for c in calls} == {(0.1, 1.0)}
     lrs = [row["lr"] for row in json.loads((out / "metrics.json").read_text())["history"]]
     assert lrs == pytest.approx([5e-4, 1e-3, 1e-5 + (1e-3 - 1e-5) / 2], rel=1e-9)  # warm-up, then cosine
 
