@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: the tests that only need the CPU they are given run on two pytest-xdist
-# workers (most of the suite waits on single-threaded subprocess start-up and small trainings, so two workers
-# about halve the wall time on 2 cores); the tests marked `serial`, which measure the machine's load
-# themselves (the thread governor, the benchmark's competitor), then run alone, with nothing beside them.
+# workers (most of the suite waits on single-threaded subprocess start-up and small one-thread trainings, which
+# leave the second core idle: 21.1 -> 13.3 minutes on a slow 2-core machine); the tests marked `serial`, which
+# measure the machine's load themselves (the thread governor, the benchmark's competitor), then run alone.
 # A plain `.venv/bin/python -m pytest` runs everything in one process, as before. Extra arguments go to both.
 #   bash scripts/test.sh                 # the suite
 #   bash scripts/test.sh tests/faults    # a part of it
