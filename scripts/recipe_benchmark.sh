@@ -2,7 +2,8 @@
 # Issue 10's accuracy benchmark: the paper's recipe against experiment=modern, 3 seeds each, the same
 # epochs and the same folder config, summarised as mean ± std over seeds (pointnet-summary).
 #
-#   bash scripts/recipe_benchmark.sh             # Labeled PSB, 60 epochs: 6 runs, about an hour on 2 quiet cores
+#   bash scripts/recipe_benchmark.sh             # Labeled PSB, 60 epochs: 6 runs, about 30 minutes on 2 quiet cores
+#   EXTRA="data.normals=true" bash scripts/recipe_benchmark.sh   # the same with normals as input (README's table)
 #   bash scripts/recipe_benchmark.sh psb 24      # other epoch count
 #   bash scripts/recipe_benchmark.sh synthetic   # the default synthetic set (the modern recipe must not be worse)
 #
