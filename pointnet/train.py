@@ -1,5 +1,5 @@
 """``python -m pointnet.train``: kept so earlier commands (and torchrun lines) still start training."""
-if __name__ == "__main__":  # passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+if __name__ == "__main__":  # the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
     from pointnet.apps.openmp import quiet_openmp
     quiet_openmp()
 

@@ -1,9 +1,10 @@
-"""Steady on a shared CPU: passive OpenMP waiting reaches libgomp, and the thread governor reads the load.
+"""Steady on a shared CPU: the bounded OpenMP spin reaches libgomp, and the thread governor reads the load.
 
 libgomp prints the settings it runs with when ``OMP_DISPLAY_ENV=VERBOSE`` is set, so the OpenMP
 tests read what the runtime itself took, in fresh processes started the ways users start the apps.
 Its display shows ``OMP_WAIT_POLICY = 'PASSIVE'`` even by default; the spin count tells them apart:
-300000 spins before sleeping by default, 0 with passive waiting, billions with ``ACTIVE``.
+300000 spins before sleeping by default, 1000 with the apps' bounded spin, 0 with passive waiting,
+billions with ``ACTIVE``.
 The governor tests use real processes and real ``/proc/stat`` readings.
 """
 import os
@@ -34,21 +35,24 @@ def libgomp_settings(code: str, **env) -> str:
 HELP = "import sys; sys.argv = ['pointnet-benchmark', '--help']\ntry:\n    {call}\nexcept SystemExit:\n    pass"
 
 
-def test_console_entry_point_sets_passive_waiting_before_torch_loads():
+def test_console_entry_point_sets_the_bounded_spin_before_torch_loads():
     shown = libgomp_settings(HELP.format(call="from pointnet.apps.entry import benchmark; benchmark()"))
-    assert "OMP_WAIT_POLICY = 'PASSIVE'" in shown and "GOMP_SPINCOUNT = '0'" in shown
+    assert "GOMP_SPINCOUNT = '1000'" in shown
 
 
-def test_python_dash_m_sets_passive_waiting_too():
+def test_python_dash_m_sets_the_bounded_spin_too():
     shown = libgomp_settings("import runpy, sys; sys.argv = ['x', '--help']\ntry:\n"
                              "    runpy.run_module('pointnet.apps.benchmark', run_name='__main__')\n"
                              "except SystemExit:\n    pass")
-    assert "GOMP_SPINCOUNT = '0'" in shown
+    assert "GOMP_SPINCOUNT = '1000'" in shown
 
 
 def test_a_users_setting_is_kept_and_spin_opts_out():
     call = "from pointnet.apps.entry import benchmark; benchmark()"
-    assert "OMP_WAIT_POLICY = 'ACTIVE'" in libgomp_settings(HELP.format(call=call), OMP_WAIT_POLICY="ACTIVE")
+    active = libgomp_settings(HELP.format(call=call), OMP_WAIT_POLICY="ACTIVE")
+    assert "OMP_WAIT_POLICY = 'ACTIVE'" in active and "GOMP_SPINCOUNT = '30000000000'" in active  # no 1000 added
+    assert "GOMP_SPINCOUNT = '0'" in libgomp_settings(HELP.format(call=call), OMP_WAIT_POLICY="PASSIVE")
+    assert "GOMP_SPINCOUNT = '5'" in libgomp_settings(HELP.format(call=call), GOMP_SPINCOUNT="5")
     assert "GOMP_SPINCOUNT = '300000'" in libgomp_settings(HELP.format(call=call), POINTNET_OPENMP="spin")
     assert "GOMP_SPINCOUNT = '300000'" in libgomp_settings("import torch")  # the runtime's default
 
@@ -157,6 +161,9 @@ def test_periodic_check_every_n_steps():
 
 
 def test_lever_environments():
-    assert bench_load.child_env(bench_load.LEVER_SETTINGS["default"])["OMP_WAIT_POLICY"] == "PASSIVE"
+    default = bench_load.child_env(bench_load.LEVER_SETTINGS["default"])
+    assert default["GOMP_SPINCOUNT"] == "1000" and "OMP_WAIT_POLICY" not in default
+    passive = bench_load.child_env(bench_load.LEVER_SETTINGS["passive"])
+    assert passive["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
     spin = bench_load.child_env(bench_load.LEVER_SETTINGS["spin"])
-    assert spin["POINTNET_OPENMP"] == "spin" and "OMP_WAIT_POLICY" not in spin
+    assert spin["POINTNET_OPENMP"] == "spin" and "OMP_WAIT_POLICY" not in spin and "GOMP_SPINCOUNT" not in spin

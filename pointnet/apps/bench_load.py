@@ -5,11 +5,12 @@ its own, then while a CPU-bound competitor (``while True: pass``) that this modu
 core. The competitor gets its own session, hence its own scheduler autogroup with this process's
 autogroup nice value, as another user's job would. Levers:
 
-- ``spin``: torch's defaults (libgomp's spinning wait, all cores);
-- ``passive``: passive OpenMP waiting (``pointnet.apps.openmp``), all cores;
-- ``governor``: spinning wait, thread count from the load (``pointnet.training.runtime.ThreadGovernor``);
-- ``default``: passive waiting and the governor, which is what ``pointnet-train`` does by default;
-- ``one-thread``: spinning wait, ``train.threads=1`` (what the README used to ask users to set).
+- ``spin``: torch's defaults (libgomp's 300,000-spin wait, all cores);
+- ``passive``: passive OpenMP waiting (``OMP_WAIT_POLICY=PASSIVE``, no spin), all cores;
+- ``bounded``: a 1000-spin wait (``pointnet.apps.openmp``), all cores;
+- ``governor``: libgomp's default wait, thread count from the load (``pointnet.training.runtime.ThreadGovernor``);
+- ``default``: the bounded spin and the governor, which is what ``pointnet-train`` does by default;
+- ``one-thread``: libgomp's default wait, ``train.threads=1`` (what the README used to ask users to set).
 
 Reported per lever: median step samples/s alone and loaded, their ratio, and the loaded rate as
 a fraction of the *spin* lever's quiet rate (what the user had before).
@@ -27,36 +28,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-LEVERS = ("spin", "passive", "governor", "default", "one-thread")
+from pointnet.apps.openmp import BOUNDED, OPENMP_KEYS, PASSIVE, openmp_settings, wait_label
+
+LEVERS = ("spin", "passive", "bounded", "governor", "default", "one-thread")
 
 
 @dataclass(frozen=True)
 class Lever:
-    """How a lever's child process is started: OpenMP policy and thread choice."""
+    """How a lever's child process is started: OpenMP wait (``spin``: libgomp's default, ``passive``,
+    ``bounded``) and thread choice."""
 
-    passive: bool
+    wait: str
     governed: bool
     threads: int | None = None
 
 
 LEVER_SETTINGS = {
-    "spin": Lever(passive=False, governed=False),
-    "passive": Lever(passive=True, governed=False),
-    "governor": Lever(passive=False, governed=True),
-    "default": Lever(passive=True, governed=True),
-    "one-thread": Lever(passive=False, governed=False, threads=1),
+    "spin": Lever(wait="spin", governed=False),
+    "passive": Lever(wait="passive", governed=False),
+    "bounded": Lever(wait="bounded", governed=False),
+    "governor": Lever(wait="spin", governed=True),
+    "default": Lever(wait="bounded", governed=True),
+    "one-thread": Lever(wait="spin", governed=False, threads=1),
 }
 
 
 def child_env(lever: Lever) -> dict[str, str]:
     """The child's environment: the user's OpenMP variables removed, then the lever's set."""
-    from pointnet.apps.openmp import PASSIVE, openmp_settings
-
-    env = {k: v for k, v in os.environ.items() if k not in PASSIVE and k not in ("GOMP_SPINCOUNT", "POINTNET_OPENMP")}
-    if lever.passive:
-        openmp_settings(env)
-    else:
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_KEYS}
+    if lever.wait == "spin":
         env["POINTNET_OPENMP"] = "spin"
+    else:
+        openmp_settings(env, PASSIVE if lever.wait == "passive" else BOUNDED)
     return env
 
 
@@ -117,7 +120,7 @@ def load_probe(args: argparse.Namespace, make_step: Callable[[], Callable[[], No
         threads.append(governor.observe_step() if lever.governed else torch.get_num_threads())
     return {"lever": args.load_probe, "samples_per_s": args.batch_size / statistics.median(times),
             "step_s": times, "threads": threads,
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "history": governor.history}
+            "openmp_wait": wait_label(os.environ), "history": governor.history}
 
 
 def under_load(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
@@ -132,7 +135,7 @@ def under_load(args: argparse.Namespace, log: Callable[[str], None]) -> list[dic
                      "loaded_samples_per_s": loaded["samples_per_s"],
                      "kept": loaded["samples_per_s"] / quiet["samples_per_s"],
                      "quiet_threads": quiet["threads"], "loaded_threads": loaded["threads"],
-                     "omp_wait_policy": quiet["omp_wait_policy"]})
+                     "openmp_wait": quiet["openmp_wait"]})
     spin = next((r for r in rows if r["lever"] == "spin"), None)
     for r in rows:
         r["vs_spin_quiet"] = r["loaded_samples_per_s"] / spin["quiet_samples_per_s"] if spin else None
@@ -141,12 +144,12 @@ def under_load(args: argparse.Namespace, log: Callable[[str], None]) -> list[dic
 
 def load_table(rows: list[dict], cores: int | None) -> str:
     head = (f"under load (default training step, conv1d/fast; competitor: 1 CPU-bound process on {cores} cores)\n"
-            f"{'lever':10} {'OMP wait':8} | {'alone/s':>7} {'threads':>7} | {'loaded/s':>8} {'threads':>7} | "
+            f"{'lever':10} {'OMP wait':10} | {'alone/s':>7} {'threads':>7} | {'loaded/s':>8} {'threads':>7} | "
             f"{'kept':>5} {'vs spin':>7}")
     lines = [head, "-" * len(head.splitlines()[-1])]
     for r in rows:
         lines.append(
-            f"{r['lever']:10} {r['omp_wait_policy'] or 'default':8} | {r['quiet_samples_per_s']:7.2f} "
+            f"{r['lever']:10} {r['openmp_wait']:10} | {r['quiet_samples_per_s']:7.2f} "
             f"{_threads(r['quiet_threads']):>7} | {r['loaded_samples_per_s']:8.2f} {_threads(r['loaded_threads']):>7} | "
             f"{100 * r['kept']:4.0f}% {_percent(r['vs_spin_quiet']):>7}")
     lines.append("kept: loaded / alone for the same lever (target for 'default': >= 45%); vs spin: loaded / the "

@@ -6,7 +6,7 @@ critical-point images (``eval.critical_points=K``). Any checkpoint evaluates und
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
     from pointnet.apps.openmp import quiet_openmp
     quiet_openmp()
 

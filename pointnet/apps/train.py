@@ -11,7 +11,7 @@ only rank 0 writes outputs. Checkpoints hold the unwrapped model, so they load a
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: passive OpenMP waiting, set before torch loads (pointnet.apps.openmp)
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
     from pointnet.apps.openmp import quiet_openmp
     quiet_openmp()
 
