@@ -51,6 +51,7 @@ LEVER_SETTINGS = {
     "default": Lever(wait="bounded", governed=True),
     "one-thread": Lever(wait="spin", governed=False, threads=1),
 }
+WAIT_SETTINGS = {"passive": PASSIVE, "bounded": BOUNDED}  # ``spin`` sets nothing: libgomp's default
 
 
 def child_env(lever: Lever) -> dict[str, str]:
@@ -59,7 +60,7 @@ def child_env(lever: Lever) -> dict[str, str]:
     if lever.wait == "spin":
         env["POINTNET_OPENMP"] = "spin"
     else:
-        openmp_settings(env, PASSIVE if lever.wait == "passive" else BOUNDED)
+        openmp_settings(env, WAIT_SETTINGS[lever.wait])
     return env
 
 

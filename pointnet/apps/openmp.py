@@ -21,10 +21,9 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
-SPIN_COUNT = "1000"
 WAIT_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # libgomp: either one decides its spin count
 BOUNDED = {
-    "GOMP_SPINCOUNT": SPIN_COUNT,  # libgomp: spin this often, then sleep (its default: 300000)
+    "GOMP_SPINCOUNT": "1000",  # libgomp: spin this often, then sleep (its default: 300000)
     "KMP_BLOCKTIME": "0",  # Intel OpenMP (other builds): sleep at once (no bounded spin was measured there)
 }
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}  # sleep at once: ``bench_load``'s ``passive`` lever
