@@ -70,13 +70,22 @@ def test_the_slurm_launcher_setup_exports_the_rendezvous_the_tasks_compute():
     assert int(port) == task.master_port
 
 
-def test_sweep_job_dirs_are_named_by_their_overrides():
-    assert sweep_subdir("model/shared_mlp=loop,train.lr=0.01", 3) == "shared_mlp=loop,lr=0.01"
-    assert sweep_subdir("data.root=/a/b", 0) == "root=_a_b"  # no nested folders
+def test_sweep_job_dirs_are_named_by_their_number_and_overrides():
+    assert sweep_subdir("model/shared_mlp=loop,train.lr=0.01", 3) == "3_shared_mlp=loop,lr=0.01"
+    assert sweep_subdir("data.root=/a/b", 0) == "0_root=_a_b"  # no nested folders
     assert sweep_subdir("", 7) == "7"
-    assert sweep_subdir("train.lr=0.0012520653814999472,seed=12345678,tag=1e-3", 0) == "lr=0.001252,seed=12345678,tag=1e-3"
+    assert sweep_subdir("train.lr=0.0012520653814999472,seed=12345678,tag=1e-3", 0) == "0_lr=0.001252,seed=12345678,tag=1e-3"
     long = sweep_subdir(",".join(f"k{i}=v" for i in range(100)), 5)
-    assert len(long) < 255 and long.endswith("..5")
+    assert len(long) < 255 and long.startswith("5_k0=v")
+
+
+def test_jobs_whose_shown_overrides_match_still_get_their_own_dirs():
+    """``experiment=modern train.threads=1,2``: threads is left out of the name, the job number is not;
+    so are values equal once shortened and keys equal once cut to their last part."""
+    names = {sweep_subdir("experiment=modern", n) for n in range(2)}
+    names |= {sweep_subdir(f"train.lr={v}", n) for n, v in ((2, "0.00125201"), (3, "0.00125204"))}
+    names |= {sweep_subdir(f"{k}.lr=0.1", n) for n, k in ((4, "train"), (5, "optimizer"))}
+    assert len(names) == 6, names
 
 
 def test_two_slurm_tasks_train_as_one_distributed_run(tiny_data, tmp_path):

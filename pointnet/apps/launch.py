@@ -11,8 +11,8 @@ resolvers, used by ``configs/train.yaml``, give:
 - ``${rank_suffix:}``: ``""`` on rank 0, ``_rank<R>`` elsewhere (log file names).
 - ``${rank_console_level:}``: ``NOTSET`` on rank 0, ``WARNING`` elsewhere, so only rank 0 talks.
 - ``${sweep_subdir:${hydra.job.override_dirname},${hydra.job.num}}``: a sweep job's folder named by
-  its overrides, keys shortened to their last part (``shared_mlp=loop,lr=0.01``), so TensorBoard's
-  run names tell the jobs apart; the job number when there are none.
+  its number and overrides, keys shortened to their last part (``3_shared_mlp=loop,lr=0.01``), so
+  TensorBoard's run names tell the jobs apart and no two jobs share a dir.
 
 The rank comes from torchrun's ``RANK`` (or SLURM's ``SLURM_PROCID``), which is set before Hydra starts.
 """
@@ -98,15 +98,18 @@ def short_value(value: str) -> str:
 
 
 def sweep_subdir(override_dirname: str, job_num: int) -> str:
-    """``model/shared_mlp=loop,train.lr=0.0012520653`` -> ``shared_mlp=loop,lr=0.001252`` (``/`` in values -> ``_``)."""
+    """``model/shared_mlp=loop,train.lr=0.0012520653`` as job 3 -> ``3_shared_mlp=loop,lr=0.001252``.
+
+    Keys are cut to their last part, sampled values to 4 digits, ``/`` in values becomes ``_`` and keys
+    that do not change results are left out (``exclude_keys``), so two jobs can share a name
+    (``experiment=modern train.threads=1,2``): the leading job number keeps each job in its own dir.
+    """
     items = []
     for item in filter(None, str(override_dirname).split(",")):
         key, _, value = item.partition("=")
         items.append(f"{key.replace('/', '.').rsplit('.', 1)[-1]}={short_value(value).replace('/', '_')}")
-    name = ",".join(items)
-    if not name:
-        return str(job_num)
-    return name if len(name) <= MAX_SUBDIR else f"{name[:MAX_SUBDIR]}..{job_num}"
+    name = "_".join([str(job_num), ",".join(items)]) if items else str(job_num)
+    return name if len(name) <= MAX_SUBDIR else f"{name[:MAX_SUBDIR]}.."
 
 
 def register_resolvers() -> None:
