@@ -58,6 +58,7 @@ def test_modern_experiment_sets_each_element():
     assert (plan.optimizer.name, plan.optimizer.weight_decay) == ("adamw", 0.05)
     assert (plan.scheduler.name, plan.scheduler.warmup_epochs) == ("cosine", 2)
     assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.1, 1.0, 1e-3)
+    assert (plan.train.reg_weight, recipe(compose()).train.reg_weight) == (0.016, 0.001)
     assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
                                                           shift=0.1, anisotropic=True, point_dropout=0.0)
     assert cfg.data.dense_points == 10000 and cfg.data.num_points == 1024
@@ -139,7 +140,7 @@ def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeyp
                                "scheduler.warmup_epochs=1")
     metrics = train(compose(overrides=overrides), run_dir=out)
     assert 0 <= metrics["test/best_acc"] <= 1
-    assert {(c["label_smoothing"], c["grad_clip"]) for c in calls} == {(0.1, 1.0)}
+    assert {(c["label_smoothing"], c["grad_clip"], c["reg_weight"]) for c in calls} == {(0.1, 1.0, 0.016)}
     lrs = [row["lr"] for row in json.loads((out / "metrics.json").read_text())["history"]]
     assert lrs == pytest.approx([5e-4, 1e-3, 1e-5 + (1e-3 - 1e-5) / 2], rel=1e-9)  # warm-up, then cosine
 

@@ -9,7 +9,8 @@ def orthogonality_loss(transform: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of ``||I - A A^T||_F^2`` for ``(B, k, k)`` transforms ``A``.
 
     The squared Frobenius norm, as in the paper's regulariser; it is zero exactly when ``A`` is
-    orthogonal. (Common slips: the unsquared norm, or ``A (A^T - I)``.)
+    orthogonal. (Common slips: the unsquared norm, or ``A (A^T - I)``.) The original TensorFlow code
+    takes ``tf.nn.l2_loss``, half the sum over the batch: the same term times ``B / 2``.
     """
     k = transform.shape[-1]
     identity = torch.eye(k, dtype=transform.dtype, device=transform.device)
