@@ -162,6 +162,20 @@ def compose_sweeper() -> dict:
     return cfg.hydra.sweeper
 
 
+def test_keys_left_out_of_job_names_are_the_ones_left_out_of_hparams():
+    """``configs/train.yaml``'s ``exclude_keys`` and ``pointnet/apps/train.py``'s ``NOT_RESULTS`` are one
+    decision written twice (Hydra reads the first from YAML): every key kept out of a job's name is one
+    HParams leaves out too, so a name never hides a setting that changes results."""
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    from pointnet.apps.train import NOT_RESULTS
+
+    compose()
+    with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):
+        excluded = hydra_compose("train", [], return_hydra_config=True).hydra.job.config.override_dirname.exclude_keys
+    assert excluded and all(any(k == n or k.startswith(f"{n}.") for n in NOT_RESULTS) for k in excluded), excluded
+
+
 def test_an_optuna_sweep_without_a_validation_split_is_refused_before_work(tiny_data, tmp_path):
     result = sweep(tmp_path, "hydra/sweeper=recipe_search", "hydra.sweeper.n_trials=1",
                    *tiny_overrides(tiny_data, "data.val_fraction=0"), ok=False)
