@@ -51,16 +51,18 @@ def test_slurm_variables_place_a_task_where_torchrun_is_absent():
         first_host("")
 
 
-def test_the_slurm_launcher_setup_exports_the_rendezvous_the_tasks_compute():
-    """``hydra/launcher=slurm``: one task per GPU, and its ``setup`` lines give the port the tasks derive."""
+def hydra_config(*overrides: str):
+    """The ``hydra`` node of the training config composed with ``overrides``."""
     from hydra import compose as hydra_compose, initialize_config_module
 
     compose()  # registers the configs
-
     with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):
-        hydra_cfg = hydra_compose("train", ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4"],
-                                  return_hydra_config=True).hydra
-    launcher = hydra_cfg.launcher
+        return hydra_compose("train", list(overrides), return_hydra_config=True).hydra
+
+
+def test_the_slurm_launcher_setup_exports_the_rendezvous_the_tasks_compute():
+    """``hydra/launcher=slurm``: one task per GPU, and its ``setup`` lines give the port the tasks derive."""
+    launcher = hydra_config("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4").launcher
     assert launcher._target_.endswith("SlurmLauncher") and launcher.tasks_per_node == 4
     port_line = next(line for line in launcher.setup if "MASTER_PORT" in line)
     env = {"SLURM_JOB_ID": "987654", "PATH": os.environ["PATH"]}
@@ -154,26 +156,17 @@ def test_an_optuna_sweep_samples_the_space_and_maximises_validation_accuracy(tin
 
 
 def compose_sweeper() -> dict:
-    from hydra import compose as hydra_compose, initialize_config_module
-
-    compose()  # registers the configs
-    with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):
-        cfg = hydra_compose("train", ["hydra/sweeper=recipe_search"], return_hydra_config=True)
-    return cfg.hydra.sweeper
+    return hydra_config("hydra/sweeper=recipe_search").sweeper
 
 
 def test_keys_left_out_of_job_names_are_the_ones_left_out_of_hparams():
     """``configs/train.yaml``'s ``exclude_keys`` and ``pointnet/apps/train.py``'s ``NOT_RESULTS`` are one
     decision written twice (Hydra reads the first from YAML): every key kept out of a job's name is one
     HParams leaves out too, so a name never hides a setting that changes results."""
-    from hydra import compose as hydra_compose, initialize_config_module
+    from pointnet.apps.train import changes_results
 
-    from pointnet.apps.train import NOT_RESULTS
-
-    compose()
-    with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):
-        excluded = hydra_compose("train", [], return_hydra_config=True).hydra.job.config.override_dirname.exclude_keys
-    assert excluded and all(any(k == n or k.startswith(f"{n}.") for n in NOT_RESULTS) for k in excluded), excluded
+    excluded = hydra_config().job.config.override_dirname.exclude_keys
+    assert excluded and not any(changes_results(k) for k in excluded), excluded
 
 
 def test_an_optuna_sweep_without_a_validation_split_is_refused_before_work(tiny_data, tmp_path):

@@ -108,7 +108,7 @@ def sweep_subdir(override_dirname: str, job_num: int) -> str:
     for item in filter(None, str(override_dirname).split(",")):
         key, _, value = item.partition("=")
         items.append(f"{key.replace('/', '.').rsplit('.', 1)[-1]}={short_value(value).replace('/', '_')}")
-    name = "_".join([str(job_num), ",".join(items)]) if items else str(job_num)
+    name = f"{job_num}_{','.join(items)}" if items else str(job_num)
     return name if len(name) <= MAX_SUBDIR else f"{name[:MAX_SUBDIR]}.."
 
 

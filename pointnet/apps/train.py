@@ -93,10 +93,15 @@ def flat_settings(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def changes_results(key: str) -> bool:
+    """Whether the dotted config ``key`` may change results: not one of ``NOT_RESULTS`` or below one."""
+    return not any(key == n or key.startswith(f"{n}.") for n in NOT_RESULTS)
+
+
 def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, object]:
     """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
     settings = flat_settings(OmegaConf.to_container(cfg, resolve=True))
-    kept = {k: v for k, v in settings.items() if not any(k == n or k.startswith(f"{n}.") for n in NOT_RESULTS)}
+    kept = {k: v for k, v in settings.items() if changes_results(k)}
     return {**kept, "world_size": world_size, "global_batch": global_batch}
 
 
