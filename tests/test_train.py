@@ -52,8 +52,10 @@ def test_same_seed_same_metrics(tiny_data, tmp_path):
 
 
 def same_weights(path_a, path_b):
-    a, b = load_checkpoint(path_a)["model"], load_checkpoint(path_b)["model"]
-    return all(torch.equal(a[k], b[k]) for k in a)
+    """The same saved model (and trained weights, where a moving average is saved as the model)."""
+    a, b = load_checkpoint(path_a), load_checkpoint(path_b)
+    keys = [key for key in ("model", "trained_model") if key in a or key in b]
+    return all(torch.equal(a[key][k], b[key][k]) for key in keys for k in a[key])
 
 
 def test_resume_after_an_epoch_matches_the_uninterrupted_run(tiny_data, tmp_path):
@@ -66,8 +68,9 @@ def test_resume_after_an_epoch_matches_the_uninterrupted_run(tiny_data, tmp_path
     assert same_weights(full / "last.pt", part / "last.pt")
 
 
-def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monkeypatch):
-    _, full = run(tiny_data, tmp_path, "full")
+@pytest.mark.parametrize("extra", [(), ("train.cutmix_prob=0.5",)])
+def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monkeypatch, extra):
+    _, full = run(tiny_data, tmp_path, "full", *extra)
     original = engine.train_one_epoch
     calls = {"n": 0}
 
@@ -84,7 +87,7 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
 
     monkeypatch.setattr("pointnet.training.loop.train_one_epoch", interrupted)
     with pytest.raises(Stopped) as stopped:
-        run(tiny_data, tmp_path, "part")
+        run(tiny_data, tmp_path, "part", *extra)
     assert stopped.value.exit_code == 130
     part = tmp_path / "outputs" / "day" / "part"
     state = load_checkpoint(part / "last.pt")
@@ -99,10 +102,10 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
         return load_splits(cfg)
     monkeypatch.setattr(app, "load_splits", signalled_while_loading)
     with pytest.raises(Stopped, match="SIGTERM"):
-        run(tiny_data, tmp_path, "stub", f"resume={part}")
+        run(tiny_data, tmp_path, "stub", *extra, f"resume={part}")
     assert load_checkpoint(part / "last.pt")["progress"]["partial"]["samples"] == 3 * 4
     monkeypatch.setattr(app, "load_splits", load_splits)
-    run(tiny_data, tmp_path, "again", f"resume={part}")
+    run(tiny_data, tmp_path, "again", *extra, f"resume={part}")
     assert same_weights(full / "last.pt", part / "last.pt")
     strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]  # noqa: E731
     assert strip(history(part)) == strip(history(full))  # the interrupted epoch's loss counts all its batches

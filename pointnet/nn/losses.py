@@ -24,12 +24,20 @@ def classification_loss(
     transform: torch.Tensor | None,
     reg_weight: float = 0.001,
     label_smoothing: float = 0.0,
+    partner_labels: torch.Tensor | None = None,
+    partner_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy plus ``reg_weight`` times the orthogonality regulariser.
 
     ``label_smoothing`` ``e`` takes the cross-entropy against ``(1 - e)`` one-hot plus ``e / K``
     uniform targets (Szegedy et al. 2016; 0, the paper's, is the plain cross-entropy).
+    ``partner_labels`` ``(B,)`` with ``partner_weight`` ``w`` (a mixed batch, ``point_cutmix``): the
+    cross-entropy is ``(1 - w) CE(labels) + w CE(partner_labels)``.
     Returns ``(total, regulariser)``; the regulariser is 0 without a feature transform.
     """
     reg = orthogonality_loss(transform) if transform is not None else logits.new_zeros(())
-    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing) + reg_weight * reg, reg
+    ce = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    if partner_labels is not None:
+        partner = F.cross_entropy(logits, partner_labels, label_smoothing=label_smoothing)
+        ce = (1.0 - partner_weight) * ce + partner_weight * partner
+    return ce + reg_weight * reg, reg

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pointnet.data.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
 from pointnet.training.precision import autocast
 
@@ -86,6 +87,8 @@ def train_one_epoch(
     device: torch.device,
     label_smoothing: float = 0.0,
     grad_clip: float = 0.0,
+    cutmix_prob: float = 0.0,
+    cutmix_beta: float = 1.0,
     on_step: Callable[[int, float, float, float], None] | None = None,
     description: str = "train",
     progress: bool = True,
@@ -96,6 +99,8 @@ def train_one_epoch(
 
     ``label_smoothing`` smooths the cross-entropy's targets; ``grad_clip > 0`` scales the gradients
     down to that global L2 norm before each step (``torch.nn.utils.clip_grad_norm_``), 0 leaves them.
+``cutmix_prob`` > 0 mixes that share of the batches by PointCutMix-R (``point_cutmix``, ratio
+``Beta(cutmix_beta, cutmix_beta)``); training accuracy counts the unmixed labels.
 
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises
@@ -112,9 +117,12 @@ def train_one_epoch(
     for index, (wait, (points, labels)) in enumerate(bar):
         points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
         labels = labels.to(device, non_blocking=True)
+        mixed = point_cutmix(points, labels, cutmix_prob, cutmix_beta)
+        partner = (mixed.partner_labels, mixed.partner_weight) if mixed else (None, 0.0)
+        points = mixed.points if mixed else points
         with autocast(precision, device):
             logits, transform = model(points)  # (B, K), (B, 64, 64) | None
-            loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing)
+            loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing, *partner)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(f"loss became {loss_value} at batch {index}; stopping")

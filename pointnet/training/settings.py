@@ -66,6 +66,8 @@ class TrainSettings:
     reg_weight: float = 0.001
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0 = the paper's loss
     grad_clip: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0 = off
+    cutmix_prob: float = 0.0  # share of batches mixed by PointCutMix-R; 0 = off (the paper's)
+    cutmix_beta: float = 1.0  # the mixing ratio's Beta(beta, beta)
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = 0
     threads: Optional[int] = None
