@@ -68,7 +68,7 @@ def test_resume_after_an_epoch_matches_the_uninterrupted_run(tiny_data, tmp_path
     assert same_weights(full / "last.pt", part / "last.pt")
 
 
-@pytest.mark.parametrize("extra", [(), ("train.cutmix_prob=0.5",)])
+@pytest.mark.parametrize("extra", [(), ("train.ema_decay=0.9", "train.cutmix_prob=0.5")])
 def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monkeypatch, extra):
     _, full = run(tiny_data, tmp_path, "full", *extra)
     original = engine.train_one_epoch

@@ -124,10 +124,10 @@ class RunReport(Reporter):
         self.board.confusion("test/confusion_matrix", last.matrix, self.classes, title, step)
         save_figure(confusion_figure(last.matrix, self.classes, title), self.run_dir / "confusion_test.png")
         if len(self.test):
-            predictions = predict_dataset(state.model, self.test)
+            predictions = predict_dataset(state.evaluated, self.test)
             self.board.pr_curves("test", predictions, self.classes, step)
             self.board.embedding("test/global_features", predictions, self.classes, step)
-        self.clouds(state.model, step)
+        self.clouds(state.evaluated, step)
         self.board.hparams_done()
         test = results(last, self.classes, self.run_dir / "confusion_test.png", self.run_dir)
         write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes))

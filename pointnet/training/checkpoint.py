@@ -2,7 +2,9 @@
 
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts: the model's ``state_dict``
 (variant-agnostic, see ``pointnet.nn.shared_mlp``), optimiser and scheduler states, RNG states, the
-resolved config as a plain container, and progress counters. No pickled classes, so
+resolved config as a plain container, and progress counters. With ``train.ema_decay`` the ``model`` is the
+moving average of the weights (what eval, predict and export load) and ``trained_model`` the trained
+weights a resume continues from. No pickled classes, so
 ``torch.load(..., weights_only=True)`` reads it and a checkpoint can never run code.
 
 Since format 2 a checkpoint also holds ``checksum``: a SHA-256 over its content (every tensor's bytes,

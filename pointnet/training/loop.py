@@ -67,7 +67,8 @@ class TrainingLoop:
     """Epochs over ``splits`` for ``state``, writing checkpoints into ``run_dir``.
 
     ``net`` is what trains: ``state.model`` itself, or it wrapped in DistributedDataParallel or
-    compiled (same parameters); evaluation and checkpoints use the plain ``state.model``. ``stop``:
+    compiled (same parameters); evaluation uses the plain ``state.evaluated`` (``state.model``, or its
+    moving average with ``train.ema_decay``). ``stop``:
     the signal flags to honour (the app may enter it earlier, so a signal during data loading counts).
 
     A checkpoint is written only at safe points: after a step (mid-epoch, carrying the epoch's running
@@ -147,6 +148,8 @@ class TrainingLoop:
         def on_step(index: int, loss: float, reg: float, acc: float) -> None:
             if self.threads is not None:
                 self.threads.observe_step()
+            if self.state.average is not None:
+                self.state.average.update(self.state.model)
             p.batch += 1
             p.global_step += 1
             if p.global_step % t.log_every == 0:
@@ -160,6 +163,8 @@ class TrainingLoop:
                                 precision=t.precision)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
+        if self.state.average is not None:
+            dist.broadcast_module(self.state.average.model)
         self.end_epoch(stats, lr, momentum)
 
     def end_epoch(self, stats: EpochStats, lr: float, momentum: float) -> None:
@@ -189,7 +194,7 @@ class TrainingLoop:
         """Counts over every shape of ``dataset`` exactly once: each rank its exact shard, then summed."""
         loader = make_loader(dataset, self.recipe.eval_batch_size, train=False, seed=self.recipe.seed,
                              num_workers=0, num_replicas=self.world_size, rank=self.rank)
-        cm = evaluate(self.state.model, loader, len(self.splits.classes), device=self.device,
+        cm = evaluate(self.state.evaluated, loader, len(self.splits.classes), device=self.device,
                       reg_weight=self.recipe.train.reg_weight, description=description, progress=self.rank == 0,
                       abandon=abandon, precision=self.recipe.train.precision)
         return dist.all_reduce_confusion(cm)
@@ -199,7 +204,7 @@ class TrainingLoop:
             return {}
         cm = self.evaluate(self.splits.val, "val", abandon=lambda: dist.any_rank(self.stop.urgent))
         p = self.state.progress
-        self.reporter.validation(cm, self.state.model, p.epoch + 1, p.global_step)
+        self.reporter.validation(cm, self.state.evaluated, p.epoch + 1, p.global_step)
         return {"val/loss": cm.loss, "val/acc": cm.accuracy, "val/mean_class_acc": cm.mean_class_accuracy}
 
     def keep_best(self, row: dict[str, float]) -> None:
@@ -219,7 +224,7 @@ class TrainingLoop:
         metrics = {"test/acc": last.accuracy, "test/mean_class_acc": last.mean_class_accuracy}
         best_path = self.run_dir / "best.pt"
         if dist.on_main(best_path.exists):
-            model, last_path = self.state.model, self.run_dir / "last.pt"
+            model, last_path = self.state.evaluated, self.run_dir / "last.pt"
             load_weights(model, dist.on_main(lambda: load_checkpoint(best_path)["model"]), best_path)
             try:
                 best = self.evaluate(self.splits.test, "test (best)", abandon=self.stop_asked)

@@ -68,6 +68,7 @@ class TrainSettings:
     grad_clip: float = 0.0  # clip the gradients' global L2 norm to this before each step; 0 = off
     cutmix_prob: float = 0.0  # share of batches mixed by PointCutMix-R; 0 = off (the paper's)
     cutmix_beta: float = 1.0  # the mixing ratio's Beta(beta, beta)
+    ema_decay: float = 0.0  # > 0: validate, test and save a moving average of the weights (per step); 0 = off
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = 0
     threads: Optional[int] = None

@@ -21,6 +21,7 @@ from pointnet.training.checkpoint import (CheckpointError, load_checkpoint, load
 from pointnet.training.optim import build_optimizer, build_scheduler
 from pointnet.training.precision import precision
 from pointnet.training.settings import Recipe
+from pointnet.training.weight_average import WeightAverage
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ class TrainingState:
     """The model, its optimiser and schedule, and the progress counters of one run.
 
     ``config`` is the run's resolved config as a plain dict, stored in every checkpoint so that
-    eval, predict and resume know what was trained.
+    eval, predict and resume know what was trained. With ``train.ema_decay`` > 0, ``average`` holds a
+    moving average of the weights: it is the ``evaluated`` model (validated, tested, and a
+    checkpoint's ``model``, so eval, predict and export use it), while ``model`` trains and a
+    checkpoint keeps it as ``trained_model`` for resuming.
     """
 
     def __init__(self, model_args: dict[str, Any], classes: list[str], recipe: Recipe, global_batch: int,
@@ -89,16 +93,25 @@ class TrainingState:
         if d.sync_batchnorm and dist.active():
             dist.use_sync_batchnorm(self.model)
             self.model.fast = False  # the fused fast path computes BatchNorm statistics itself, per rank
+        self.average = WeightAverage(self.model, t.ema_decay) if t.ema_decay > 0 else None
         o, s = recipe.optimizer, recipe.scheduler
         self.optimizer = build_optimizer(o.name, self.model.parameters(), self.lr, o.weight_decay, o.momentum)
         self.scheduler = build_scheduler(s.name, self.optimizer, t.epochs, s.step_size, s.gamma, s.min_lr,
                                          s.warmup_epochs)
         self.progress = Progress()
 
+    @property
+    def evaluated(self) -> PointNet:
+        """The model that is validated, tested and saved as a checkpoint's ``model``."""
+        return self.model if self.average is None else self.average.model
+
     def checkpoint(self) -> dict[str, Any]:
         p = self.progress
+        averaged = {} if self.average is None else {"trained_model": self.model.state_dict(),
+                                                    "average_updates": self.average.updates}
         return {
-            "model": self.model.state_dict(),
+            "model": self.evaluated.state_dict(),
+            **averaged,
             "model_args": self.model_args,
             "classes": self.classes,
             "optimizer": self.optimizer.state_dict(),
@@ -133,7 +146,10 @@ class TrainingState:
         if differ:
             raise CheckpointError(path, "trained with other settings: " + "; ".join(differ),
                                   "resume with the same settings, or start a new run")
-        load_weights(self.model, state["model"], path)
+        load_weights(self.evaluated, state["model"], path)
+        if self.average is not None:
+            load_weights(self.model, state["trained_model"], path)
+            self.average.updates = state["average_updates"]
         self.optimizer.load_state_dict(state["optimizer"])
         match_moment_shapes(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
