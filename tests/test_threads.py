@@ -94,7 +94,8 @@ def test_own_cpu_time_is_not_counted_as_others():
 
 @pytest.mark.serial  # reads the machine's load: scripts/test.sh runs it alone
 @pytest.mark.skipif(not LINUX, reason="reads /proc/stat")
-def test_governor_counts_a_competing_process_and_drops_a_thread():
+def test_governor_counts_a_competing_process_and_drops_a_thread(caplog):
+    caplog.set_level("INFO", logger="pointnet.training.runtime")
     before = torch.get_num_threads()
     competitor = bench_load.start_competitor()
     try:
@@ -111,6 +112,7 @@ def test_governor_counts_a_competing_process_and_drops_a_thread():
     others, threads = governor.history[-1]
     assert others >= rate - 0.1  # the competitor's share (whatever the scheduler gave it) is in "others"
     assert threads == chosen == threads_for(2, others)
+    assert (f"threads {before} -> {chosen}:" in caplog.text) == (chosen != before)  # a change is logged
     if rate > 0.6:  # it got most of a core, so one of the two is left
         assert chosen == 1
 

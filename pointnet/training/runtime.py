@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import platform
 import time
@@ -30,6 +31,7 @@ M_MMAP_MAX = -4
 TRIM_THRESHOLD_BYTES = 2**31 - 1  # mallopt takes a C int: the largest threshold it accepts
 
 _applied: bool | None = None
+log = logging.getLogger(__name__)
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -126,9 +128,13 @@ class ThreadGovernor:
         self._fastest, self._steps = float("inf"), 0
         if others is None:
             return torch.get_num_threads()
-        threads = threads_for(self.cores, others)
+        threads, current = threads_for(self.cores, others), torch.get_num_threads()
         self.history.append((others, threads))
-        return set_threads(threads) if threads != torch.get_num_threads() else threads
+        if threads == current:
+            return threads
+        log.info("threads %d -> %d: other processes keep %.1f of %d cores busy (train.threads fixes the count)",
+                 current, threads, others, self.cores)
+        return set_threads(threads)
 
     def observe_step(self) -> int:
         """Call after each training step; re-decides when steps slow down, or every ``check_every``."""
