@@ -16,6 +16,7 @@ from pointnet.data import Augmentation
 from pointnet.data.augment import rotation_about_z
 from pointnet.nn.losses import classification_loss
 from pointnet.training import loop as loop_module
+from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.epoch import train_one_epoch
 from pointnet.training.optim import build_optimizer, build_scheduler
 from pointnet.training.state import TrainingState
@@ -26,7 +27,7 @@ def test_defaults_are_the_papers_recipe():
     cfg = compose()
     assert (cfg.optimizer.name, cfg.optimizer.weight_decay, cfg.scheduler.name, cfg.scheduler.warmup_epochs) == (
         "adam", 0.0, "step", 0)
-    assert (cfg.train.label_smoothing, cfg.train.grad_clip) == (0.0, 0.0)
+    assert (cfg.train.label_smoothing, cfg.train.grad_clip, cfg.train.ema_decay, cfg.train.cutmix_prob) == (0, 0, 0, 0)
     assert augmentation(cfg.data.augment) == Augmentation()  # rotation, jitter, isotropic scale, shift
     assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
 
@@ -58,6 +59,7 @@ def test_modern_experiment_sets_each_element():
     assert (plan.optimizer.name, plan.optimizer.weight_decay) == ("adamw", 0.05)
     assert (plan.scheduler.name, plan.scheduler.warmup_epochs) == ("cosine", 2)
     assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.1, 1.0, 1e-3)
+    assert (plan.train.ema_decay, plan.train.cutmix_prob) == (0.99, 0.0)
     assert (plan.train.reg_weight, recipe(compose()).train.reg_weight) == (0.016, 0.001)
     assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
                                                           shift=0.1, anisotropic=True, point_dropout=0.0)
@@ -141,6 +143,7 @@ def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeyp
     metrics = train(compose(overrides=overrides), run_dir=out)
     assert 0 <= metrics["test/best_acc"] <= 1
     assert {(c["label_smoothing"], c["grad_clip"], c["reg_weight"]) for c in calls} == {(0.1, 1.0, 0.016)}
+    assert load_checkpoint(out / "best.pt")["average_updates"] > 0  # best.pt holds the moving average
     lrs = [row["lr"] for row in json.loads((out / "metrics.json").read_text())["history"]]
     assert lrs == pytest.approx([5e-4, 1e-3, 1e-5 + (1e-3 - 1e-5) / 2], rel=1e-9)  # warm-up, then cosine
 

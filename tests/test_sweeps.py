@@ -142,11 +142,13 @@ def test_an_optuna_sweep_samples_the_space_and_maximises_validation_accuracy(tin
         config = yaml.safe_load((job / ".hydra/config.yaml").read_text())
         assert float(overrides["train.lr"]) == config["train"]["lr"] and 1e-4 <= config["train"]["lr"] <= 1e-2
         assert 0 <= config["optimizer"]["weight_decay"] <= 0.1 and 0 <= config["model"]["dropout"] <= 0.6
-        assert 0 <= config["train"]["label_smoothing"] <= 0.3
+        assert 0 <= config["train"]["label_smoothing"] <= 0.3 and 0 <= config["train"]["cutmix_prob"] <= 1
+        assert config["train"]["ema_decay"] in (0.0, 0.99, 0.995)
         augment = config["data"]["augment"]
         assert 0 <= augment["point_dropout"] <= 0.875 and 0 <= augment["shift"] <= 0.2
         assert set(space) <= set(overrides)
-        assert f"lr={float(overrides['train.lr']):.4g}" in job.name
+        shown = [f"{k.rsplit('.', 1)[-1]}={float(overrides[k]):.4g}" for k in space]
+        assert job.name.split("_", 1)[1].startswith(tuple(shown))  # named by its sampled values (truncated)
         trials.append((json.loads((job / "metrics.json").read_text())["val/acc"], overrides))
     results = yaml.safe_load(next(tmp_path.glob("multirun/*/*/optimization_results.yaml")).read_text())
     best_acc = max(acc for acc, _ in trials)

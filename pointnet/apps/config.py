@@ -219,8 +219,8 @@ def validate_train(cfg: Any) -> None:
     _check(0 <= train.label_smoothing < 1, "train.label_smoothing", f"must be in [0, 1), got {train.label_smoothing}")
     _check(train.grad_clip >= 0, "train.grad_clip", f"must be >= 0 (0: off), got {train.grad_clip}")
     _check(0 <= train.cutmix_prob <= 1, "train.cutmix_prob", f"must be in [0, 1] (0: off), got {train.cutmix_prob}")
-    _check(0 <= train.ema_decay < 1, "train.ema_decay", f"must be in [0, 1) (0: off), got {train.ema_decay}")
     _check(train.cutmix_beta > 0, "train.cutmix_beta", f"must be > 0, got {train.cutmix_beta}")
+    _check(0 <= train.ema_decay < 1, "train.ema_decay", f"must be in [0, 1) (0: off), got {train.ema_decay}")
     _check(cfg.optimizer.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {cfg.optimizer.weight_decay}")
     _check(cfg.resume is False or cfg.resume is True or isinstance(cfg.resume, str), "resume",
            f"must be true, false or a checkpoint path, got {cfg.resume!r}")

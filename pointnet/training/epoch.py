@@ -99,8 +99,8 @@ def train_one_epoch(
 
     ``label_smoothing`` smooths the cross-entropy's targets; ``grad_clip > 0`` scales the gradients
     down to that global L2 norm before each step (``torch.nn.utils.clip_grad_norm_``), 0 leaves them.
-``cutmix_prob`` > 0 mixes that share of the batches by PointCutMix-R (``point_cutmix``, ratio
-``Beta(cutmix_beta, cutmix_beta)``); training accuracy counts the unmixed labels.
+    ``cutmix_prob`` > 0 mixes that share of the batches by PointCutMix-R (``point_cutmix``, ratio
+    ``Beta(cutmix_beta, cutmix_beta)``); training accuracy counts the unmixed labels.
 
     ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
     progress so an interrupt can save where it stopped). A non-finite loss raises

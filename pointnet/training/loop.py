@@ -158,9 +158,9 @@ class TrainingLoop:
 
         stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
                                 device=self.device, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
-                                cutmix_prob=t.cutmix_prob, cutmix_beta=t.cutmix_beta, on_step=on_step, totals=self.totals,
-                                description=f"epoch {p.epoch + 1}/{t.epochs}", progress=self.rank == 0,
-                                precision=t.precision)
+                                cutmix_prob=t.cutmix_prob, cutmix_beta=t.cutmix_beta, on_step=on_step,
+                                totals=self.totals, description=f"epoch {p.epoch + 1}/{t.epochs}",
+                                progress=self.rank == 0, precision=t.precision)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
         if self.state.average is not None:
