@@ -143,7 +143,8 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
     after each; returns the trials and the run dirs, each finished by a last clean resume.
 
     A trial that finds the run already finished (a slower reference, a short rest of the run) is not
-    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
+    counted, and a run whose training a fault left complete (it struck the final tests) is resumed to its end
+    untouched, since every later moment would strike its tests again: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
     means exit 0, or ``metrics.json`` written (the run's last act): a signal that lands after it, while the
     interpreter shuts down and the default handlers are back, ends a process that had nothing left to lose.
     """
@@ -155,6 +156,11 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
         p = start_or_resume(data, run_dir, attempt)
         attempt += 1
         assert p.wait_for(STARTED), p.output[-3000:]
+        if (progress(run_dir) or (0, 0, 0))[2] >= steps:  # a fault hit the final tests: no training moment is left
+            assert p.wait(120) == 0, p.output[-3000:]  # so let it finish, and go on in a fresh run dir
+            runs.append(folder / f"run{len(runs)}")
+            moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
+            continue
         time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
         inject(p, len(trials))
         code = p.wait(120)
