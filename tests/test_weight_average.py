@@ -19,8 +19,7 @@ def test_the_average_follows_the_warmed_up_recurrence():
     for n in range(12):  # d_n = min(0.5, (1 + n) / (10 + n)): 0.1, 0.18, ..., 0.47, then 0.5 from n = 8 on
         with torch.no_grad():
             for tensor in live.state_dict().values():
-                tensor.copy_(torch.randn_like(tensor.double()).to(tensor.dtype) if tensor.is_floating_point()
-                             else tensor + 3)
+                tensor.copy_(torch.randn_like(tensor) if tensor.is_floating_point() else tensor + 3)
         decay = min(0.5, (1 + n) / (10 + n))
         assert average.current_decay() == pytest.approx(decay, rel=1e-15)
         average.update(live)

@@ -130,10 +130,15 @@ def random_moments(rng: random.Random, count: int, train_seconds: float) -> list
     return sorted(rng.uniform(0.0, train_seconds) for _ in range(count))
 
 
+def steps_done(run_dir: Path) -> int:
+    """Training steps ``last.pt`` of ``run_dir`` has done (0 before the first checkpoint)."""
+    return (progress(run_dir) or (0, 0, 0))[2]
+
+
 def delay_until(moment: float, run_dir: Path, train_seconds: float, total_steps: int) -> float:
     """Seconds to wait after a (re)started run begins training so that it stands at ``moment`` of the run:
     the resumed run starts where ``last.pt`` stands, which is at or before the previous moment."""
-    done = (progress(run_dir) or (0, 0, 0))[2] / total_steps * train_seconds
+    done = steps_done(run_dir) / total_steps * train_seconds
     return max(moment - done, 0.02)
 
 
@@ -143,10 +148,11 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
     after each; returns the trials and the run dirs, each finished by a last clean resume.
 
     A trial that finds the run already finished (a slower reference, a short rest of the run) is not
-    counted, and a run whose training a fault left complete (it struck the final tests) is resumed to its end
-    untouched, since every later moment would strike its tests again: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
+    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
     means exit 0, or ``metrics.json`` written (the run's last act): a signal that lands after it, while the
     interpreter shuts down and the default handlers are back, ends a process that had nothing left to lose.
+    A run whose training a fault left complete (it struck the final tests) is resumed to its end untouched,
+    since every later moment would strike its tests again, and the chain goes on in a fresh run dir too.
     """
     _, train_seconds, steps = reference
     runs, trials, attempt = [folder / "run0"], [], 0
@@ -156,20 +162,18 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
         p = start_or_resume(data, run_dir, attempt)
         attempt += 1
         assert p.wait_for(STARTED), p.output[-3000:]
-        if (progress(run_dir) or (0, 0, 0))[2] >= steps:  # a fault hit the final tests: no training moment is left
-            assert p.wait(120) == 0, p.output[-3000:]  # so let it finish, and go on in a fresh run dir
-            runs.append(folder / f"run{len(runs)}")
-            moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
-            continue
-        time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
-        inject(p, len(trials))
-        code = p.wait(120)
-        if code == 0 or (run_dir / "metrics.json").is_file():
-            runs.append(folder / f"run{len(runs)}")
-            moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
-            continue
-        trials.append(dict(run=run_dir.name, code=code, at=progress(run_dir), unreadable=unreadable_checkpoints(run_dir),
-                           output=p.output))
+        if steps_done(run_dir) >= steps:  # a fault hit the final tests: no training moment is left
+            assert p.wait(120) == 0, p.output[-3000:]
+        else:
+            time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
+            inject(p, len(trials))
+            code = p.wait(120)
+            if code != 0 and not (run_dir / "metrics.json").is_file():
+                trials.append(dict(run=run_dir.name, code=code, at=progress(run_dir),
+                                   unreadable=unreadable_checkpoints(run_dir), output=p.output))
+                continue
+        runs.append(folder / f"run{len(runs)}")
+        moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
     assert len(trials) == count, f"only {len(trials)} of {count} faults hit a running process"
     p = start_or_resume(data, runs[-1], attempt)
     assert p.wait() == 0, p.output[-3000:]
