@@ -125,9 +125,9 @@ def start_or_resume(data: Path, run_dir: Path, attempt: int) -> Process:
     return Process(app("train", *train_args(data, run_dir)), run_dir.parent)
 
 
-def random_moments(rng: random.Random, count: int, train_seconds: float) -> list[float]:
-    """``count`` sorted moments uniform over an uninterrupted run's training time (seconds after start)."""
-    return sorted(rng.uniform(0.0, train_seconds) for _ in range(count))
+def random_targets(rng: random.Random, count: int, steps: int) -> list[float]:
+    """``count`` sorted training positions (in steps, fractional), uniform over an uninterrupted run's steps."""
+    return sorted(rng.uniform(0.0, steps) for _ in range(count))
 
 
 def steps_done(run_dir: Path) -> int:
@@ -135,37 +135,55 @@ def steps_done(run_dir: Path) -> int:
     return (progress(run_dir) or (0, 0, 0))[2]
 
 
-def delay_until(moment: float, run_dir: Path, train_seconds: float, total_steps: int) -> float:
-    """Seconds to wait after a (re)started run begins training so that it stands at ``moment`` of the run:
-    the resumed run starts where ``last.pt`` stands, which is at or before the previous moment."""
-    done = steps_done(run_dir) / total_steps * train_seconds
-    return max(moment - done, 0.02)
+def wait_for_step(p: Process, run_dir: Path, step: int, timeout: float = 120.0) -> int:
+    """Steps done once ``last.pt`` stands at or past ``step`` (or the process ended, or time ran out)."""
+    deadline, stamp, done = time.monotonic() + timeout, None, steps_done(run_dir)
+    while done < step and p.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        path = run_dir / "last.pt"
+        now = path.stat().st_mtime_ns if path.is_file() else None
+        if now != stamp:
+            stamp, done = now, steps_done(run_dir)
+    return done
 
 
-def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, float, int], rng: random.Random,
-                inject) -> tuple[list[dict], list[Path]]:
-    """Train, and at ``count`` random moments call ``inject(process, trial)`` (a signal, a kill), resuming
-    after each; returns the trials and the run dirs, each finished by a last clean resume.
+def strike_at(p: Process, run_dir: Path, target: float, per_epoch: int, step_seconds: float) -> None:
+    """Return when the run stands near training position ``target``.
 
-    A trial that finds the run already finished (a slower reference, a short rest of the run) is not
-    counted: the chain goes on in a fresh run dir with new moments, so every trial hits a live run. Finished
-    means exit 0, or ``metrics.json`` written (the run's last act): a signal that lands after it, while the
-    interpreter shuts down and the default handlers are back, ends a process that had nothing left to lose.
-    A run whose training a fault left complete (it struck the final tests) is resumed to its end untouched,
-    since every later moment would strike its tests again, and the chain goes on in a fresh run dir too.
+    Checkpoints come at epoch ends, so the epoch is found by watching ``last.pt``, and only the position
+    inside it is timed. A slow or busy machine then shifts a fault within its epoch, never into another.
     """
-    _, train_seconds, steps = reference
+    done = wait_for_step(p, run_dir, int(target // per_epoch) * per_epoch)
+    time.sleep(max(target - done, 0.0) * step_seconds + 0.02)
+
+
+def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, int], rng: random.Random,
+                inject) -> tuple[list[dict], list[Path]]:
+    """Train, and at ``count`` random training positions call ``inject(process, trial)`` (a signal, a
+    kill), resuming after each; returns the trials and the run dirs, each finished by a last clean resume.
+
+    A trial that finds the run already finished (a short rest of the run) is not counted: the chain goes
+    on in a fresh run dir with new positions, so every trial hits a live run. Finished means exit 0, or
+    ``metrics.json`` written (the run's last act): a signal that lands after it, while the interpreter
+    shuts down and the default handlers are back, ends a process that had nothing left to lose. A run
+    whose training a fault left complete (it struck the final tests) is resumed to its end untouched,
+    since every later position would strike its tests again, and the chain goes on in a fresh run dir too.
+    """
+    reference_dir, steps = reference
+    per_epoch = steps // EPOCHS
+    history = load_checkpoint(reference_dir / "last.pt")["progress"]["history"]
+    step_seconds = sorted(r["perf/epoch_seconds"] for r in history)[len(history) // 2] / per_epoch
     runs, trials, attempt = [folder / "run0"], [], 0
-    moments = random_moments(rng, count, train_seconds)
+    targets = random_targets(rng, count, steps)
     while len(trials) < count and attempt < 3 * count:
         run_dir = runs[-1]
         p = start_or_resume(data, run_dir, attempt)
         attempt += 1
         assert p.wait_for(STARTED), p.output[-3000:]
-        if steps_done(run_dir) >= steps:  # a fault hit the final tests: no training moment is left
+        if steps_done(run_dir) >= steps:  # a fault hit the final tests: no training position is left
             assert p.wait(120) == 0, p.output[-3000:]
         else:
-            time.sleep(delay_until(moments[len(trials)], run_dir, train_seconds, steps))
+            strike_at(p, run_dir, targets[len(trials)], per_epoch, step_seconds)
             inject(p, len(trials))
             code = p.wait(120)
             if code != 0 and not (run_dir / "metrics.json").is_file():
@@ -173,7 +191,7 @@ def fault_chain(data: Path, folder: Path, count: int, reference: tuple[Path, flo
                                    unreadable=unreadable_checkpoints(run_dir), output=p.output))
                 continue
         runs.append(folder / f"run{len(runs)}")
-        moments = moments[: len(trials)] + random_moments(rng, count - len(trials), train_seconds)
+        targets = targets[: len(trials)] + random_targets(rng, count - len(trials), steps)
     assert len(trials) == count, f"only {len(trials)} of {count} faults hit a running process"
     p = start_or_resume(data, runs[-1], attempt)
     assert p.wait() == 0, p.output[-3000:]
