@@ -246,6 +246,19 @@ def test_a_global_batch_that_does_not_split_is_refused_naming_the_key(tiny_data,
         dist.resolve_backend("nccl", torch.device("cpu"))
 
 
+def test_torchrun_shows_a_refused_key_as_the_root_cause(tiny_data, tmp_path):
+    """A rank's one-line refusal reaches torchrun's failure summary (its error file), not a link to docs."""
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "pointnet.apps.train",
+               *tiny_overrides(tiny_data, "train.batch_size=7")]
+    result = subprocess.run(command, cwd=tmp_path, env={**os.environ, **WORKER_ENV}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0 and "Root Cause" in result.stderr, result.stderr[-3000:]
+    root_cause = result.stderr.split("Root Cause")[1]
+    assert "traceback : train.batch_size: the global batch 7 does not split evenly over 2 ranks" in root_cause
+    assert "To enable traceback" not in result.stderr
+    assert not list(tmp_path.glob("outputs/*/*/*.pt"))
+
+
 def test_shards_partition_evaluation_and_rebuild_the_global_training_batch():
     data = list(range(11))
     exact = [list(EpochBatchSampler(data, 2, shuffle=False, drop_last=False, seed=0, num_replicas=3, rank=r,

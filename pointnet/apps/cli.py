@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.config import validate, validate_data, validate_eval, validate_export, validate_model, validate_predict
-from pointnet.apps.exits import one_line_errors
+from pointnet.apps.exits import one_line_errors, tell_torchrun
 from pointnet.apps.preflight import check_finite, check_group_choices, check_runtime, check_used_keys
 from pointnet.data.errors import DatasetError
 from pointnet.errors import ConfigError
@@ -115,4 +115,5 @@ def _quiet_disk_full(args: threading.ExceptHookArgs) -> None:
 
 def _exit(error: Exception, code: int) -> None:
     print(f"error: {error}", file=sys.stderr, flush=True)
+    tell_torchrun(str(error))
     raise SystemExit(code) from None

@@ -10,13 +10,20 @@ exit code 2):
 - ``CheckpointWriteError`` (disk full, ENOSPC; the previous checkpoint intact): exit 1;
 - ``NonFiniteLossError`` and ``PeerFailure``: exit 1, with no second line (the training app has logged
   them already, naming the checkpoint to go back to).
+
+Under torchrun the line also goes to the error file torchrun names in ``TORCHELASTIC_ERROR_FILE``
+(see :func:`tell_torchrun`), so torchrun's failure summary shows it as the root cause.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pointnet.training.checkpoint import CheckpointError, CheckpointWriteError
 from pointnet.training.distributed import PeerFailure
@@ -26,6 +33,19 @@ from pointnet.training.stop import Stopped
 log = logging.getLogger("pointnet")
 
 FAILED = 1
+
+
+def tell_torchrun(message: str) -> None:
+    """Leave ``message`` in torchrun's error file (no-op outside torchrun).
+
+    torchrun reads the file a failed rank leaves and prints it in its summary; without one it prints
+    only a link to its docs. The JSON is the layout torch's ``ErrorHandler.record_exception`` writes,
+    with the one line in place of a Python traceback: these failures are the user's to fix, not bugs.
+    """
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        info = {"py_callstack": message, "timestamp": str(int(time.time()))}
+        Path(path).write_text(json.dumps({"message": {"message": message, "extraInfo": info}}))
 
 
 @contextmanager
@@ -38,8 +58,10 @@ def one_line_errors() -> Iterator[None]:
         raise SystemExit(exc.exit_code) from None
     except (CheckpointError, CheckpointWriteError) as exc:
         log.error("%s", exc)
+        tell_torchrun(str(exc))
         if not logging.getLogger().handlers:  # outside Hydra nothing prints the log
             print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(FAILED) from None
-    except (NonFiniteLossError, PeerFailure):
+    except (NonFiniteLossError, PeerFailure) as exc:
+        tell_torchrun(str(exc))
         raise SystemExit(FAILED) from None
