@@ -1,7 +1,8 @@
 """The device-side batch pipeline draws what the CPU pipeline draws, in distribution (on CPU tensors).
 
 Subsets: every point of a cloud equally likely, no point twice, in uniformly random order.
-Augmentation: the per-cloud rotation angle, scale and shift, and the jitter, compared with the CPU
+Augmentation: the per-cloud rotation angle, scale (one factor or one per axis), shift, point dropout
+and the jitter, compared with the CPU
 ``PointCloudDataset`` by two-sample Kolmogorov-Smirnov tests on statistics that isolate each of
 them (fixed seeds: the p-values are fixed numbers, not flaky); one test shows each statistic
 notices when its operation changes. Order, resume and shards follow ``EpochBatchSampler``.
@@ -62,8 +63,9 @@ def anisotropic_cloud(points: int = 64) -> np.ndarray:
 
 
 def statistics(points: torch.Tensor, base: np.ndarray) -> dict[str, np.ndarray]:
-    """Per cloud: principal angle mod pi (rotation), spread (scale), centroid shift (shift),
-    and the residual after the best similarity fit (jitter)."""
+    """Per cloud: principal angle mod pi (rotation), spread (scale), z's share of the spread (a scale per
+    axis), centroid shift (shift), the share of points equal to the first (point dropout) and the
+    residual after the best similarity fit (jitter)."""
     x = points.double().numpy()  # (K, N, 3)
     centred = x - x.mean(axis=1, keepdims=True)
     cov = np.einsum("kni,knj->kij", centred[..., :2], centred[..., :2])
@@ -73,7 +75,8 @@ def statistics(points: torch.Tensor, base: np.ndarray) -> dict[str, np.ndarray]:
     z_sorted = np.sort(centred[..., 2], axis=1) / spread[:, None]  # z is untouched by the rotation
     residual = (z_sorted - np.sort(base_centred[:, 2])[None]).std(axis=1)
     return {"angle": angle, "spread": spread, "shift_z": x[..., 2].mean(axis=1) - spread * base[0, :, 2].mean(),
-            "jitter": residual}
+            "jitter": residual, "z_share": centred[..., 2].std(axis=1) / spread,
+            "duplicates": (x == x[:, :1]).all(axis=2).mean(axis=1)}
 
 
 def cpu_draws(dataset: PointCloudDataset, count: int) -> torch.Tensor:
@@ -96,8 +99,12 @@ def compare(a: torch.Tensor, b: torch.Tensor, base: np.ndarray) -> dict[str, flo
     return {k: stats.ks_2samp(sa[k], sb[k]).pvalue for k in sa}
 
 
-@pytest.mark.parametrize("augment", [Augmentation(), Augmentation(rotate=False, shift=0.3, jitter_sigma=0.03)],
-                         ids=["default", "no-rotation"])
+MODERN = Augmentation(rotate=False, jitter_sigma=0.0, anisotropic=True, point_dropout=0.5)  # experiment=modern's kind
+
+
+@pytest.mark.parametrize("augment", [Augmentation(), Augmentation(rotate=False, shift=0.3, jitter_sigma=0.03), MODERN,
+                                     Augmentation(anisotropic=True, point_dropout=0.3)],
+                         ids=["default", "no-rotation", "anisotropic-dropout", "all"])
 def test_augmentation_has_the_cpu_pipelines_distribution(augment):
     base = anisotropic_cloud()
     dataset = PointCloudDataset(point_set(base), 64, train=True, augment=augment, seed=3)
@@ -108,6 +115,7 @@ def test_augmentation_has_the_cpu_pipelines_distribution(augment):
 @pytest.mark.parametrize("changed, statistic", [
     (Augmentation(scale=(0.9, 1.4)), "spread"), (Augmentation(rotate=False), "angle"),
     (Augmentation(jitter_sigma=0.02), "jitter"), (Augmentation(shift=0.15), "shift_z"),
+    (Augmentation(anisotropic=True), "z_share"), (Augmentation(jitter_sigma=0.0, point_dropout=0.5), "duplicates"),
 ])
 def test_the_comparison_sees_each_changed_operation(changed, statistic):
     base = anisotropic_cloud()
@@ -126,6 +134,33 @@ def test_rotation_only_keeps_z_norms_and_normal_angles():
     torch.testing.assert_close(out[..., :3].norm(dim=2), points[..., :3].norm(dim=2))
     torch.testing.assert_close((out[..., :3] * out[..., 3:]).sum(2), (points[..., :3] * points[..., 3:]).sum(2))
     assert not torch.allclose(out[..., :2], points[..., :2])
+
+
+def test_anisotropic_scale_keeps_normals_normal_to_their_plane():
+    """Points on the plane n.x = 0 stay on a plane under M = S R; its normal is M^-T n, of unit length."""
+    rng = np.random.default_rng(2)
+    normal = np.array([1.0, -2.0, 0.5]) / np.linalg.norm([1.0, -2.0, 0.5])
+    xyz = rng.normal(size=(16, 64, 3))
+    xyz -= (xyz @ normal)[..., None] * normal  # onto the plane through 0
+    points = torch.from_numpy(np.concatenate([xyz, np.broadcast_to(normal, xyz.shape)], axis=2))
+    augment = Augmentation(rotate=True, jitter_sigma=0.0, scale=(0.5, 2.0), shift=0.0, anisotropic=True)
+    out = augment_batch(points, augment, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out[..., 3:].norm(dim=2), torch.ones(16, 64, dtype=torch.float64))
+    assert (out[..., :3] * out[..., 3:]).sum(2).abs().max() < 1e-12  # the new normal is normal to the new plane
+    turned = torch.from_numpy(np.broadcast_to(normal, (16, 3)).copy())
+    assert (out[:, 0, 3:] - turned).norm(dim=1).min() > 1e-3  # and it did turn, differently per cloud
+    assert out[:, 0, 3:].std(dim=0).min() > 1e-2
+
+
+def test_point_dropout_replaces_points_by_the_first_at_the_drawn_ratio():
+    points = torch.from_numpy(numbered_clouds(400, 100))
+    augment = Augmentation(rotate=False, jitter_sigma=0.0, scale=None, shift=0.0, point_dropout=0.8)
+    out = augment_batch(points, augment, torch.Generator().manual_seed(0))
+    ids = out[..., 0].numpy().astype(int)
+    assert (ids[:, 0] == points[:, 0, 0].numpy()).all() and (ids // 100 == np.arange(400)[:, None]).all()
+    kept = ids != ids[:, :1]
+    share = 1.0 - (kept.sum(axis=1) + 1) / 100  # the dropped share of each cloud: ~ U[0, 0.8], binomially blurred
+    assert stats.kstest(share, stats.uniform(0, 0.8).cdf).pvalue > 1e-3
 
 
 def test_rotation_matrices_match_the_cpu_ones():

@@ -1,10 +1,11 @@
 """``Augmentation`` applied to a whole ``(B, N, C)`` batch at once, in torch ops on the batch's device.
 
-The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: one uniform
-angle about z, one uniform scale factor, one uniform shift vector, clipped Gaussian jitter per
-coordinate; normals rotated only), drawn from one ``torch.Generator`` for the whole batch instead
-of one per cloud, so a GPU step needs no per-sample host work. Not the same numbers as the CPU
-pipeline (other draws), the same law: ``tests/test_device_batches.py`` compares the two.
+The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: the point
+dropout ratio, one uniform angle about z, one uniform scale factor or one per axis, one uniform shift
+vector, clipped Gaussian jitter per coordinate; normals turned by the inverse transpose of the linear
+map and renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud,
+so a GPU step needs no per-sample host work. Not the same numbers as the CPU pipeline (other draws),
+the same law: ``tests/test_device_batches.py`` compares the two.
 """
 from __future__ import annotations
 
@@ -22,20 +23,44 @@ def rotations_about_z(angles: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], dim=1).view(-1, 3, 3)
 
 
+def drop_points(points: torch.Tensor, max_ratio: float, generator: torch.Generator | None) -> torch.Tensor:
+    """PointNet++'s point dropout per cloud of ``(B, N, C)`` ``points``: a ratio ``r ~ U[0, max_ratio]``,
+    then each point replaced by the cloud's first with probability ``r`` (a new tensor, same shape)."""
+    batch, count, _ = points.shape
+    ratio = max_ratio * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
+    dropped = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < ratio
+    return torch.where(dropped.unsqueeze(2), points[:, :1], points)
+
+
+def scale_factors(augment: Augmentation, first: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+    """``(B, 3)`` per-axis factors from the uniforms ``first (B,)`` (and two more per cloud when
+    anisotropic), or None without scaling."""
+    if augment.scale is None:
+        return None
+    low, high = augment.scale
+    draws = first.unsqueeze(1).expand(-1, 3)
+    if augment.anisotropic:
+        more = torch.rand(len(first), 2, generator=generator, device=first.device, dtype=first.dtype)
+        draws = torch.cat([first.unsqueeze(1), more], dim=1)
+    return low + (high - low) * draws
+
+
 def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate, scale, shift and jitter ``(B, N, 3|6)`` ``points`` (a new tensor); no shuffle.
+    """Drop points, rotate, scale, shift and jitter ``(B, N, 3|6)`` ``points`` (a new tensor); no shuffle.
 
     For batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
     """
     batch, count, channels = points.shape
     uniforms = torch.rand(batch, 5, generator=generator, device=points.device, dtype=points.dtype)
+    if augment.point_dropout > 0:
+        points = drop_points(points, augment.point_dropout, generator)
     linear = torch.eye(3, device=points.device, dtype=points.dtype).expand(batch, 3, 3)
     rotation = rotations_about_z(2.0 * math.pi * uniforms[:, 0]) if augment.rotate else None
     if rotation is not None:
         linear = rotation
-    if augment.scale is not None:
-        low, high = augment.scale
-        linear = linear * (low + (high - low) * uniforms[:, 1]).view(batch, 1, 1)
+    scale = scale_factors(augment, uniforms[:, 1], generator)  # (B, 3)
+    if scale is not None:
+        linear = scale.unsqueeze(2) * linear  # M = S R
     xyz = torch.bmm(points[..., :3], linear.transpose(1, 2))  # (B, N, 3)
     if augment.shift > 0:
         xyz = xyz + (augment.shift * (2.0 * uniforms[:, 2:] - 1.0)).unsqueeze(1)
@@ -44,5 +69,19 @@ def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.
         xyz = xyz + (noise * augment.jitter_sigma).clamp_(-augment.jitter_clip, augment.jitter_clip)
     if channels == 3:
         return xyz
-    normals = points[..., 3:6] if rotation is None else torch.bmm(points[..., 3:6], rotation.transpose(1, 2))
-    return torch.cat([xyz, normals, points[..., 6:]], dim=2)
+    return torch.cat([xyz, turn_normals(points[..., 3:6], rotation, scale if augment.anisotropic else None),
+                      points[..., 6:]], dim=2)
+
+
+def turn_normals(normals: torch.Tensor, rotation: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
+    """``(B, N, 3)`` normals under the points' map ``M = S R``: ``M^-T n = S^-1 R n``, renormalised.
+
+    ``scale`` (``(B, 3)``) only when it differs per axis: a uniform factor leaves unit normals as they are.
+    """
+    if rotation is not None:
+        normals = torch.bmm(normals, rotation.transpose(1, 2))
+    if scale is None:
+        return normals
+    turned = normals / scale.unsqueeze(1)
+    length = turned.norm(dim=2, keepdim=True)
+    return torch.where(length > 0, turned / length.clamp_min(torch.finfo(turned.dtype).tiny), turned)
