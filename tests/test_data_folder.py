@@ -65,7 +65,8 @@ def test_read_point_file_reads_every_point_format_exactly(tmp_path):
     ("nan.npy", np.array([[0.0, np.nan, 1.0]]), "non-finite"),
     ("four.npy", np.zeros((5, 4)), r"\(N, 3\) or \(N, 6\)"),
     ("empty.xyz", "", "no points"),
-    ("garbage.txt", "chair chair chair\n", "ValueError"),
+    ("garbage.txt", "chair chair chair\n", "no row of numbers"),
+    ("ragged.xyz", "1 2 3\n4 5\n", "ValueError"),
     ("two.npz", None, "name the point array 'points'"),
     ("model.las", "1,2,3\n", "unsupported point file type"),
 ])

@@ -112,6 +112,9 @@ def sample_point_file(path: str | os.PathLike, key: str, *, count: int, normals:
     points = read_point_file(path)
     if normals and points.shape[1] != 6:
         raise MeshError("has no normals (3 columns) but data.normals=true needs x y z nx ny nz", path)
+    if normals and looks_like_colours(points[:, 3:]):
+        raise MeshError("columns 4-6 hold integers 0-255, colours rather than normals; data.normals=true needs "
+                        "x y z nx ny nz", path)
     points = points[:, :6] if normals else points[:, :3]
     rng = mesh_seed(seed, key)
     choice = rng.choice(len(points), count, replace=len(points) < count)
@@ -125,6 +128,14 @@ def sample_point_file(path: str | os.PathLike, key: str, *, count: int, normals:
         return normalize(to_z_up(chosen, up_axis))
     except MeshError as error:
         raise MeshError(error.reason, path) from None
+
+
+def looks_like_colours(values: np.ndarray) -> bool:
+    """Whether ``(N, 3)`` extra columns are RGB bytes (``x y z r g b`` files): whole numbers in [0, 255], some above 1.
+
+    Unit normals of a closed shape have negative components and none above 1, so they never match.
+    """
+    return bool(len(values) and values.min() >= 0 and 1 < values.max() <= 255 and (values == np.round(values)).all())
 
 
 def sample_folder_file(path: str | os.PathLike, key: str, *, count: int, normals: bool = False,

@@ -3,12 +3,13 @@
 Formats (by suffix, lower case):
 
 - ``.npy``: one ``(N, 3)`` or ``(N, 6)`` array; ``.npz``: the array named ``points``, or the only one;
-- ``.xyz``, ``.txt``, ``.pts``, ``.csv``: one point per line, columns separated by whitespace (or commas, as in
-  ModelNet40's resampled text files); 6 columns are ``x y z nx ny nz``, any other count of at least 3
-  keeps the first three (extra columns such as intensity or colour are ignored);
-- ``.ply`` without faces (a vertex-only cloud), ASCII or binary; its ``nx ny nz`` vertex properties,
-  when present, are the normals. A PLY *with* faces is a mesh: :func:`ply_has_faces` tells them
-  apart from the header alone, and :func:`read_point_file` refuses it.
+- ``.xyz``, ``.txt``, ``.pts``, ``.csv``: one point per line, columns separated by whitespace, commas (as in
+  ModelNet40's resampled text files) or semicolons; header lines that are not numbers (``x,y,z``) and a
+  lone point count before the points (Leica PTS) are skipped; 6 columns are ``x y z nx ny nz``, any other
+  count of at least 3 keeps the first three (extra columns such as intensity or colour are ignored);
+- ``.ply`` without faces (a vertex-only cloud), ASCII or binary (as Open3D, PCL and trimesh write it); its
+  ``nx ny nz`` vertex properties, when present, are the normals. A PLY *with* faces is a mesh:
+  :func:`ply_has_faces` tells them apart from the header alone, and :func:`read_point_file` refuses it.
 
 Every problem raises :class:`MeshError` (the data layer's one contract for a bad source file), so a
 data set preparation reports and skips the file and a caller such as predict can print why. Values
@@ -28,6 +29,7 @@ POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv
 """Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""
 
 TEXT_SUFFIXES: tuple[str, ...] = (".xyz", ".txt", ".pts", ".csv")
+_TEXT_SAMPLE = 65536  # characters read to find the header, the delimiter and the first row
 
 
 def read_point_file(path: str | os.PathLike) -> np.ndarray:
@@ -64,14 +66,48 @@ def _read_npz(path: Path) -> np.ndarray:
 
 def _read_text(path: Path) -> np.ndarray:
     with open(path, encoding="utf-8", errors="replace") as handle:
-        sample = handle.read(4096)
+        sample = handle.read(_TEXT_SAMPLE)
     if not sample.strip():
         raise MeshError("no points (empty file)")
-    delimiter = "," if "," in sample else None
-    values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#")
+    skip, delimiter = text_layout(sample)
+    values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#", skiprows=skip)
     if values.size == 0:
         raise MeshError("no points")
     return values if values.shape[1] == 6 else values[:, :3] if values.shape[1] >= 3 else values
+
+
+def text_layout(sample: str) -> tuple[int, str | None]:
+    """``(lines to skip, column delimiter)`` of a text point file, judged from its first ``sample``.
+
+    Skips the header lines that are not numbers (``x y z``, ``X,Y,Z,Nx,Ny,Nz``) and a lone point count
+    on the line before the points (the Leica PTS layout). The delimiter, from the first row of numbers:
+    comma, else semicolon, else any whitespace (spaces, tabs).
+    """
+    lines = sample.splitlines()
+    rows = [(i, line.partition("#")[0].strip()) for i, line in enumerate(lines)]
+    rows = [(i, text) for i, text in rows if text]
+    numeric = [(i, text) for i, text in rows if _split_numbers(text) is not None]
+    if not numeric:
+        first = rows[0][1][:60] if rows else ""
+        raise MeshError(f"no row of numbers in the first {len(sample)} characters (first line {first!r})")
+    start, text = numeric[0]
+    delimiter = _delimiter(text)
+    counted = len(text.split(delimiter)) == 1 and text.isdigit()
+    if counted and len(numeric) > 1 and len(_split_numbers(numeric[1][1]) or ()) >= 3:
+        start, text = numeric[1][0], numeric[1][1]
+        delimiter = _delimiter(text)
+    return start, delimiter
+
+
+def _delimiter(text: str) -> str | None:
+    return "," if "," in text else ";" if ";" in text else None
+
+
+def _split_numbers(text: str) -> list[float] | None:
+    try:
+        return [float(token) for token in text.split(_delimiter(text))]
+    except ValueError:
+        return None
 
 
 def _read_ply(path: Path) -> np.ndarray:
@@ -81,9 +117,9 @@ def _read_ply(path: Path) -> np.ndarray:
     cloud = trimesh.load(path, file_type="ply", process=False)
     xyz = np.asarray(cloud.vertices, dtype=np.float64)
     vertex = getattr(cloud, "metadata", {}).get("_ply_raw", {}).get("vertex", {}).get("data", {})
-    if all(name in vertex for name in ("nx", "ny", "nz")):
-        normals = np.concatenate([np.asarray(vertex[n], dtype=np.float64).reshape(-1, 1) for n in ("nx", "ny", "nz")],
-                                 axis=1)
+    names = (vertex.dtype.names or ()) if isinstance(vertex, np.ndarray) else tuple(vertex)
+    if all(name in names for name in ("nx", "ny", "nz")):
+        normals = np.stack([np.asarray(vertex[n], dtype=np.float64).reshape(-1) for n in ("nx", "ny", "nz")], axis=1)
         if len(normals) == len(xyz):
             return np.concatenate([xyz, normals], axis=1)
     return xyz
