@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 
 from pointnet import Classifier
 from pointnet.apps.common import open_checkpoint, prepare_data
@@ -143,10 +144,39 @@ def test_normals_ride_along_as_channels_four_to_six(tiny_data):
         prepare_cloud(raw[:, :3], prep, "scan")
 
 
+def test_normals_are_fed_as_training_fed_them_unit_length_and_never_colours(tmp_path):
+    """A folder data set rescales a file's normals to unit length; predict must feed the same values."""
+    prep = Preprocessing(num_points=16, normals=True)
+    xyz = np.random.default_rng(3).normal(size=(16, 3))
+    unit = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
+    cloud = prepare_cloud(np.concatenate([xyz, 5.0 * unit], axis=1), prep, "scan")
+    np.testing.assert_allclose(cloud[:, 3:], unit, atol=1e-6)
+    with pytest.raises(ValueError, match="scan: has zero-length normals"):
+        prepare_cloud(np.concatenate([xyz, np.zeros((16, 3))], axis=1), prep, "scan")
+    colours = np.random.default_rng(4).integers(0, 256, size=(16, 3))
+    np.savetxt(tmp_path / "rgb.xyz", np.concatenate([xyz, colours], axis=1))
+    with pytest.raises(ValueError, match="rgb.xyz: columns 4-6 hold integers 0-255, colours rather than normals"):
+        load_points(tmp_path / "rgb.xyz", prep)
+    assert load_points(tmp_path / "rgb.xyz", Preprocessing(num_points=16)).shape == (16, 3)
+
+
+def test_a_gltf_scene_is_predicted_like_a_folder_data_set_reads_it(tmp_path):
+    """glTF files train in data=folder, so predict takes them too: the scene's meshes, transformed, as one."""
+    scene = trimesh.Scene()
+    shift = trimesh.transformations.translation_matrix([3, 0, 0])
+    scene.add_geometry(trimesh.creation.box(extents=[1, 1, 4]), transform=shift)
+    scene.export(tmp_path / "tower.glb")
+    points = load_points(tmp_path / "tower.glb", Preprocessing(num_points=256))
+    assert points.shape == (256, 3)
+    extent = points.max(axis=0) - points.min(axis=0)
+    assert extent[2] > 3 * extent[0]  # the 1 x 1 x 4 box, centred and scaled, still tall along z
+
+
 def test_folders_and_globs_expand(tmp_path):
-    for name in ("a/one.off", "a/b/two.npy", "a/skip.doc", "c.xyz"):
+    for name in ("a/one.off", "a/b/two.npy", "a/skip.doc", "a/scene.glb", "a/scene.GLTF", "c.xyz"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     found = expand_inputs([str(tmp_path / "a"), str(tmp_path / "*.xyz"), str(tmp_path / "none*.off"), "lost.off"])
-    assert found == [tmp_path / "a/b/two.npy", tmp_path / "a/one.off", tmp_path / "c.xyz",
+    assert found == [tmp_path / "a/b/two.npy", tmp_path / "a/one.off", tmp_path / "a/scene.GLTF",
+                     tmp_path / "a/scene.glb", tmp_path / "c.xyz",
                      tmp_path / "none*.off", Path("lost.off")]

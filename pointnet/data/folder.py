@@ -21,11 +21,11 @@ import numpy as np
 from pointnet.data.cache import Source
 from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.layout import class_split_folder, discover_classes
-from pointnet.data.meshes import MESH_SUFFIXES
-from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file
+from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES
+from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
 from pointnet.data.sampling import mesh_seed, normalize, sample_mesh_file, to_z_up
 
-FOLDER_MESH_SUFFIXES: tuple[str, ...] = (*MESH_SUFFIXES, ".glb", ".gltf")
+FOLDER_MESH_SUFFIXES: tuple[str, ...] = (*MESH_SUFFIXES, *SCENE_SUFFIXES)
 FOLDER_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(FOLDER_MESH_SUFFIXES + POINT_SUFFIXES))
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -112,30 +112,13 @@ def sample_point_file(path: str | os.PathLike, key: str, *, count: int, normals:
     points = read_point_file(path)
     if normals and points.shape[1] != 6:
         raise MeshError("has no normals (3 columns) but data.normals=true needs x y z nx ny nz", path)
-    if normals and looks_like_colours(points[:, 3:]):
-        raise MeshError("columns 4-6 hold integers 0-255, colours rather than normals; data.normals=true needs "
-                        "x y z nx ny nz", path)
-    points = points[:, :6] if normals else points[:, :3]
+    points = unit_normals(points, path) if normals else points[:, :3]
     rng = mesh_seed(seed, key)
-    choice = rng.choice(len(points), count, replace=len(points) < count)
-    chosen = np.array(points[choice], dtype=np.float64)
-    if normals:
-        length = np.linalg.norm(chosen[:, 3:], axis=1, keepdims=True)
-        if not (length > 0).all():
-            raise MeshError("has zero-length normals", path)
-        chosen[:, 3:] /= length
+    chosen = np.array(points[rng.choice(len(points), count, replace=len(points) < count)], dtype=np.float64)
     try:
         return normalize(to_z_up(chosen, up_axis))
     except MeshError as error:
         raise MeshError(error.reason, path) from None
-
-
-def looks_like_colours(values: np.ndarray) -> bool:
-    """Whether ``(N, 3)`` extra columns are RGB bytes (``x y z r g b`` files): whole numbers in [0, 255], some above 1.
-
-    Unit normals of a closed shape have negative components and none above 1, so they never match.
-    """
-    return bool(len(values) and values.min() >= 0 and 1 < values.max() <= 255 and (values == np.round(values)).all())
 
 
 def sample_folder_file(path: str | os.PathLike, key: str, *, count: int, normals: bool = False,

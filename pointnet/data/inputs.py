@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from pointnet.data.errors import MeshError
-from pointnet.data.meshes import MESH_SUFFIXES
-from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file
+from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES
+from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
 from pointnet.data.sampling import check_up_axis, normalize, sample_mesh_file, to_z_up
 
-INPUT_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(MESH_SUFFIXES + POINT_SUFFIXES))
+INPUT_MESH_SUFFIXES: tuple[str, ...] = MESH_SUFFIXES + SCENE_SUFFIXES
+INPUT_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(INPUT_MESH_SUFFIXES + POINT_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,18 @@ class Preprocessing:
 
 def prepare_cloud(raw: np.ndarray, prep: Preprocessing, name: str, seed: int = 0) -> np.ndarray:
     """A raw ``(N, 3+)`` cloud as the model saw clouds in training: ``(n, channels)`` float32, z up,
-    unit sphere, ``n = min(N, num_points)`` points drawn without replacement (seeded)."""
+    unit sphere, unit normals, ``n = min(N, num_points)`` points drawn without replacement (seeded)."""
     if raw.ndim != 2 or raw.shape[1] < prep.channels or len(raw) == 0:
         raise ValueError(f"{name}: expected an (N, {prep.channels}) cloud"
                          f"{' (xyz + normals)' if prep.normals else ''}, got shape {raw.shape}")
     points = np.asarray(raw[:, : prep.channels], dtype=np.float64)
     if not np.isfinite(points).all():
         raise ValueError(f"{name}: the cloud holds NaN or infinite values")
+    if prep.normals:
+        try:
+            points = unit_normals(points, name)
+        except MeshError as exc:
+            raise ValueError(str(exc)) from None
     if len(points) > prep.num_points:
         points = points[np.random.default_rng(seed).choice(len(points), prep.num_points, replace=False)]
     try:
@@ -61,7 +67,7 @@ def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> 
     suffix = path.suffix.lower()
     if suffix not in INPUT_SUFFIXES:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {INPUT_SUFFIXES}")
-    if suffix in MESH_SUFFIXES and not (suffix == ".ply" and ply_has_faces(path) == 0):
+    if suffix in INPUT_MESH_SUFFIXES and not (suffix == ".ply" and ply_has_faces(path) == 0):
         return sample_mesh_file(path, path.name, count=prep.num_points, normals=prep.normals,
                                 up_axis=prep.up_axis, seed=seed)
     return prepare_cloud(read_point_file(path), prep, str(path), seed)

@@ -26,7 +26,10 @@ import trimesh
 from pointnet.data.errors import MeshError, mesh_errors
 
 MESH_SUFFIXES: tuple[str, ...] = (".off", ".obj", ".ply", ".stl")
-"""File suffixes (lower case) treated as meshes when listing a data set folder."""
+"""File suffixes (lower case) treated as meshes when listing a ModelNet-layout data set folder."""
+
+SCENE_SUFFIXES: tuple[str, ...] = (".glb", ".gltf")
+"""glTF scenes, read by trimesh as one mesh (every node's geometry, transformed); folder data sets and predict."""
 
 _HEADER = re.compile(r"^((?:ST)?C?N?OFF)(.*)$")
 _MIN_AREA = 1e-12  # relative to the squared bounding-box size

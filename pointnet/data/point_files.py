@@ -129,6 +129,31 @@ _READERS = {".npy": _read_npy, ".npz": _read_npz, ".ply": _read_ply,
             **{suffix: _read_text for suffix in TEXT_SUFFIXES}}
 
 
+def unit_normals(points: np.ndarray, name: str | os.PathLike) -> np.ndarray:
+    """``(N, 6)`` points with their normals (columns 4-6) rescaled to unit length, as training feeds them.
+
+    Raises:
+        MeshError: the columns are RGB colours (:func:`looks_like_colours`) or a normal has zero length.
+    """
+    if looks_like_colours(points[:, 3:6]):
+        raise MeshError("columns 4-6 hold integers 0-255, colours rather than normals; data.normals=true needs "
+                        "x y z nx ny nz", name)
+    out = np.array(points[:, :6], dtype=np.float64)
+    length = np.linalg.norm(out[:, 3:], axis=1, keepdims=True)
+    if not (length > 0).all():
+        raise MeshError("has zero-length normals", name)
+    out[:, 3:] /= length
+    return out
+
+
+def looks_like_colours(values: np.ndarray) -> bool:
+    """Whether ``(N, 3)`` extra columns are RGB bytes (``x y z r g b`` files): whole numbers in [0, 255], some above 1.
+
+    Unit normals of a closed shape have negative components and none above 1, so they never match.
+    """
+    return bool(len(values) and values.min() >= 0 and 1 < values.max() <= 255 and (values == np.round(values)).all())
+
+
 def ply_has_faces(path: str | os.PathLike) -> int:
     """The face count a PLY header announces (0 for a vertex-only cloud); reads the header only.
 
