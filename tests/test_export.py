@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from pointnet import Classifier, PointNet
+from pointnet.data.inputs import Preprocessing
 from pointnet.training.export import METADATA_FILE, export_model, inference_model
 from tests.helpers import randomise_batchnorm
 
@@ -74,6 +75,20 @@ def test_onnxruntime_equals_pytorch_eval(classifier, exported, batch, points):
     [logits] = session.run(None, {"points": cloud.numpy()})
     assert logits.shape == (batch, len(classifier.class_names))
     assert relative_gap(logits, eval_logits(classifier, cloud)) < TOLERANCE
+
+
+def test_a_model_fed_normals_exports_six_input_channels_that_match_eval(tmp_path):
+    torch.manual_seed(0)
+    model = PointNet(4, in_channels=6).eval()
+    randomise_batchnorm(model, negative_scales=True)
+    prep = Preprocessing(num_points=64, normals=True)
+    path = export_model(model, ["a", "b", "c", "d"], prep, "onnx", tmp_path / "normals.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["batch", "points", 6]
+    assert json.loads(session.get_modelmeta().custom_metadata_map["preprocessing"])["normals"] is True
+    cloud = torch.randn(3, 100, 6, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert relative_gap(session.run(None, {"points": cloud.numpy()})[0], model(cloud)[0]) < TOLERANCE
 
 
 def test_the_onnx_file_is_folded_dynamic_and_says_what_it_holds(classifier, exported):
