@@ -56,6 +56,12 @@ def test_text_point_files_skip_header_rows_and_read_any_separator(tmp_path, name
     np.testing.assert_allclose(read_point_file(path), POINTS, rtol=1e-6, atol=1e-6)
 
 
+def test_a_byte_order_mark_does_not_cost_the_first_point(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("\n".join(text_rows(POINTS, ",")), encoding="utf-8-sig")
+    np.testing.assert_allclose(read_point_file(path), POINTS, rtol=1e-6, atol=1e-6)
+
+
 def test_a_header_row_with_normal_columns_keeps_the_normals(tmp_path):
     path = tmp_path / "cloud.csv"
     path.write_text("\n".join(["x,y,z,nx,ny,nz"] + text_rows(np.concatenate([POINTS, NORMALS], axis=1), ",")))

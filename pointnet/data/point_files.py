@@ -65,12 +65,13 @@ def _read_npz(path: Path) -> np.ndarray:
 
 
 def _read_text(path: Path) -> np.ndarray:
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:  # -sig: Excel's CSVs start with a BOM
         sample = handle.read(_TEXT_SAMPLE)
     if not sample.strip():
         raise MeshError("no points (empty file)")
     skip, delimiter = text_layout(sample)
-    values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#", skiprows=skip)
+    values = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, comments="#", skiprows=skip,
+                        encoding="utf-8-sig")
     if values.size == 0:
         raise MeshError("no points")
     return values if values.shape[1] == 6 else values[:, :3] if values.shape[1] >= 3 else values
