@@ -12,7 +12,7 @@ from pointnet import Classifier
 from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset
-from pointnet.data.inputs import Preprocessing, expand_inputs, load_points, prepare_cloud
+from pointnet.data.inputs import Preprocessing, expand_inputs, load_points, mesh_points, prepare_cloud
 from pointnet.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pointnet.training.evaluation import predict_logits
 from pointnet.training.metrics import ConfusionMatrix
@@ -90,6 +90,33 @@ def test_paths_arrays_and_batches_agree(trained_run, tiny_data, tmp_path):
     for a, b in zip(one, many):
         assert relative_gap(a.logits, b.logits) < 1e-5
     assert relative_gap(one[0].logits, one[1].logits) < 1e-5 and relative_gap(one[0].logits, one[2].logits) < 1e-5
+
+
+def test_trimesh_objects_are_prepared_like_their_files(trained_run, tmp_path):
+    """A Trimesh is sampled as its file would be (up axis, unit sphere), a Scene as its concatenated mesh,
+    a PointCloud as the array of its vertices; a bad one raises naming it."""
+    prep = Preprocessing(num_points=2048, up_axis="y")
+    tower = trimesh.creation.box(extents=[1.0, 4.0, 2.0])  # tall along y, the source's up axis
+    tower.export(tmp_path / "tower.off")
+    from_object, from_file = mesh_points(tower, prep, "tower"), load_points(tmp_path / "tower.off", prep)
+    assert from_object.shape == (2048, 3) and math.isclose(np.linalg.norm(from_object, axis=1).max(), 1, rel_tol=1e-6)
+    extent = np.ptp(from_object, axis=0)
+    np.testing.assert_allclose(extent, np.ptp(from_file, axis=0), rtol=0.02)
+    np.testing.assert_allclose(extent / extent[0], [1.0, 2.0, 4.0], rtol=0.05)  # y (4) is z now, z (2) is y
+    scene = trimesh.Scene()
+    scene.add_geometry(tower, transform=trimesh.transformations.translation_matrix([0.0, 0.0, 5.0]))
+    np.testing.assert_array_equal(mesh_points(scene, prep, "tower"), mesh_points(
+        tower.copy().apply_translation([0.0, 0.0, 5.0]), prep, "tower"))
+    clf = Classifier.from_checkpoint(trained_run / "last.pt")
+    cloud = trimesh.PointCloud(np.random.default_rng(5).normal(size=(50, 3)))
+    got, array = clf.predict([cloud, np.asarray(cloud.vertices)])
+    assert got.source == "input 0" and relative_gap(got.logits, array.logits) < 1e-6
+    assert clf.predict(tower)[0].source == "input 0"
+    flat = trimesh.Trimesh(vertices=[[0, 0, 0], [1, 0, 0], [2, 0, 0]], faces=[[0, 1, 2]], process=False)
+    with pytest.raises(ValueError, match=r"input 1 \(Trimesh\): zero total surface area"):
+        clf.predict([tower, flat])
+    with pytest.raises(ValueError, match=r"scan: a trimesh.PointCloud carries no normals"):
+        mesh_points(cloud, Preprocessing(normals=True), "scan")
 
 
 def test_raw_clouds_are_normalised_and_turned_to_z_up(trained_run, tmp_path):

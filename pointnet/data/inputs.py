@@ -1,4 +1,5 @@
-"""Inputs from outside a data set: mesh and point files, folders and globs, raw arrays, made model-ready.
+"""Inputs from outside a data set: mesh and point files, folders and globs, raw arrays and trimesh objects,
+made model-ready.
 
 What a trained model is fed must be preprocessed the way its training data was: meshes are sampled
 like data-set meshes (area-weighted, the run's up axis turned to z, unit sphere), point files and raw
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from pointnet.data.errors import MeshError
-from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES
+from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES, check_geometry
 from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
-from pointnet.data.sampling import check_up_axis, normalize, sample_mesh_file, to_z_up
+from pointnet.data.sampling import check_up_axis, mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
 
 INPUT_MESH_SUFFIXES: tuple[str, ...] = MESH_SUFFIXES + SCENE_SUFFIXES
 INPUT_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(INPUT_MESH_SUFFIXES + POINT_SUFFIXES))
@@ -71,6 +73,31 @@ def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> 
         return sample_mesh_file(path, path.name, count=prep.num_points, normals=prep.normals,
                                 up_axis=prep.up_axis, seed=seed)
     return prepare_cloud(read_point_file(path), prep, str(path), seed)
+
+
+def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep: Preprocessing, name: str,
+                seed: int = 0) -> np.ndarray:
+    """``(n, channels)`` float32 points of an in-memory trimesh object, preprocessed like a file of it.
+
+    A mesh is sampled as data-set meshes are (area-weighted, face normals), a scene is first concatenated
+    into one mesh with its transforms applied, a point cloud's vertices go through :func:`prepare_cloud`.
+    Raises ``ValueError`` naming the input when the geometry cannot be used.
+    """
+    if isinstance(mesh, trimesh.PointCloud):
+        if prep.normals:
+            raise ValueError(f"{name}: a trimesh.PointCloud carries no normals, but the run fed (x, y, z, nx, ny, nz)")
+        return prepare_cloud(np.asarray(mesh.vertices), prep, name, seed)
+    if isinstance(mesh, trimesh.Scene):
+        mesh = mesh.to_mesh()
+    try:
+        vertices = np.asarray(mesh.vertices, dtype=np.float64)
+        faces = np.asarray(mesh.faces, dtype=np.int64)
+        check_geometry(vertices, faces)
+        solid = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+        return sample_surface(solid, prep.num_points, normals=prep.normals, up_axis=prep.up_axis,
+                              rng=mesh_seed(seed, name))
+    except MeshError as exc:
+        raise ValueError(f"{name}: {exc.reason}") from None
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:

@@ -15,14 +15,17 @@ from typing import Any, Union
 
 import numpy as np
 import torch
+import trimesh
 
-from pointnet.data.inputs import Preprocessing, load_points, prepare_cloud
+from pointnet.data.inputs import Preprocessing, load_points, mesh_points, prepare_cloud
 from pointnet.nn.model import PointNet
 from pointnet.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from pointnet.training.epoch import model_dtype
 from pointnet.training.evaluation import predict_logits
 
-Inputs = Union[str, os.PathLike, np.ndarray, torch.Tensor, Sequence[Union[str, os.PathLike, np.ndarray]]]
+TRIMESH_TYPES = (trimesh.Trimesh, trimesh.Scene, trimesh.PointCloud)
+Item = Union[str, os.PathLike, np.ndarray, trimesh.Trimesh, trimesh.Scene, trimesh.PointCloud]
+Inputs = Union[Item, torch.Tensor, Sequence[Item]]
 
 
 @dataclass
@@ -111,7 +114,7 @@ class Classifier:
         """``(name, (n, C) tensor)`` per input, preprocessed; a bad input raises naming it."""
         if isinstance(inputs, torch.Tensor):
             return self.tensor_clouds(inputs)
-        items = [inputs] if isinstance(inputs, (str, os.PathLike, np.ndarray)) else list(inputs)
+        items = [inputs] if isinstance(inputs, (str, os.PathLike, np.ndarray, *TRIMESH_TYPES)) else list(inputs)
         if not items:
             raise ValueError("no inputs given")
         return [self.cloud(item, f"input {i}") for i, item in enumerate(items)]
@@ -121,8 +124,11 @@ class Classifier:
             return str(item), torch.from_numpy(load_points(item, self.preprocessing, self.seed))
         if isinstance(item, np.ndarray):
             return name, torch.from_numpy(prepare_cloud(item, self.preprocessing, f"{name} (array)", self.seed))
-        raise TypeError(f"{name}: expected a path, an (N, C) numpy array or a (B, N, C) tensor, "
-                        f"got {type(item).__name__}")
+        if isinstance(item, TRIMESH_TYPES):
+            label = f"{name} ({type(item).__name__})"
+            return name, torch.from_numpy(mesh_points(item, self.preprocessing, label, self.seed))
+        raise TypeError(f"{name}: expected a path, an (N, C) numpy array, a trimesh mesh, scene or point cloud, "
+                        f"or a (B, N, C) tensor, got {type(item).__name__}")
 
     def tensor_clouds(self, points: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         channels = self.preprocessing.channels
