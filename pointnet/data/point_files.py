@@ -84,20 +84,18 @@ def text_layout(sample: str) -> tuple[int, str | None]:
     on the line before the points (the Leica PTS layout). The delimiter, from the first row of numbers:
     comma, else semicolon, else any whitespace (spaces, tabs).
     """
-    lines = sample.splitlines()
-    rows = [(i, line.partition("#")[0].strip()) for i, line in enumerate(lines)]
-    rows = [(i, text) for i, text in rows if text]
-    numeric = [(i, text) for i, text in rows if _split_numbers(text) is not None]
-    if not numeric:
-        first = rows[0][1][:60] if rows else ""
-        raise MeshError(f"no row of numbers in the first {len(sample)} characters (first line {first!r})")
-    start, text = numeric[0]
-    delimiter = _delimiter(text)
-    counted = len(text.split(delimiter)) == 1 and text.isdigit()
-    if counted and len(numeric) > 1 and len(_split_numbers(numeric[1][1]) or ()) >= 3:
-        start, text = numeric[1][0], numeric[1][1]
-        delimiter = _delimiter(text)
-    return start, delimiter
+    rows = ((i, line.partition("#")[0].strip()) for i, line in enumerate(sample.splitlines()))
+    numeric = ((i, text, values) for i, text in rows if text and (values := _split_numbers(text)) is not None)
+    first = next(numeric, None)
+    if first is None:
+        raise MeshError(f"no row of numbers in the first {len(sample)} characters; first line "
+                        f"{sample.strip().splitlines()[0][:60]!r}")
+    start, text, values = first
+    if len(values) == 1 and values[0].is_integer():  # a lone count, if points follow it
+        second = next(numeric, None)
+        if second is not None and len(second[2]) >= 3:
+            start, text, values = second
+    return start, _delimiter(text)
 
 
 def _delimiter(text: str) -> str | None:
