@@ -200,7 +200,8 @@ def test_a_gltf_scene_is_predicted_like_a_folder_data_set_reads_it(tmp_path):
 
 
 def test_folders_and_globs_expand(tmp_path):
-    for name in ("a/one.off", "a/b/two.npy", "a/skip.doc", "a/scene.glb", "a/scene.GLTF", "c.xyz"):
+    for name in ("a/one.off", "a/b/two.npy", "a/skip.doc", "a/scene.glb", "a/scene.GLTF", "c.xyz",
+                 "a/__MACOSX/a/._one.off", "a/._two.off", "a/.cache/x.npy"):  # unzipped macOS junk, a cache
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     found = expand_inputs([str(tmp_path / "a"), str(tmp_path / "*.xyz"), str(tmp_path / "none*.off"), "lost.off"])

@@ -101,16 +101,22 @@ def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Files named by ``patterns``: a file as is, a folder as its input files (recursively, sorted),
-    a glob (``*``, ``?``, ``[``) as its matches. A name that matches nothing is kept, so reading it
-    reports the missing file in its own record."""
+    """Files named by ``patterns``: a file as is, a folder as its input files (recursively, sorted; hidden
+    files and folders and macOS's ``__MACOSX`` resource forks left out, as data sets leave them out), a glob
+    (``*``, ``?``, ``[``) as its matches. A name that matches nothing is kept, so reading it reports the
+    missing file in its own record."""
     found: list[Path] = []
     for pattern in patterns:
         if Path(pattern).is_dir():
-            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES
+                            and not _hidden(p.relative_to(pattern)))
         elif glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
             found += [p for p in matches if p.is_file()] or [Path(pattern)]
         else:
             found.append(Path(pattern))
     return found
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
