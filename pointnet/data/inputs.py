@@ -17,12 +17,10 @@ import numpy as np
 import trimesh
 
 from pointnet.data.errors import MeshError
-from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES, check_geometry
-from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
+from pointnet.data.folder import FOLDER_SUFFIXES, is_point_file
+from pointnet.data.meshes import checked_mesh
+from pointnet.data.point_files import read_point_file, unit_normals
 from pointnet.data.sampling import check_up_axis, mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
-
-INPUT_MESH_SUFFIXES: tuple[str, ...] = MESH_SUFFIXES + SCENE_SUFFIXES
-INPUT_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(INPUT_MESH_SUFFIXES + POINT_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,9 @@ def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> 
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in INPUT_SUFFIXES:
-        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {INPUT_SUFFIXES}")
-    if suffix in INPUT_MESH_SUFFIXES and not (suffix == ".ply" and ply_has_faces(path) == 0):
+    if suffix not in FOLDER_SUFFIXES:
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use one of {FOLDER_SUFFIXES}")
+    if not is_point_file(path):
         return sample_mesh_file(path, path.name, count=prep.num_points, normals=prep.normals,
                                 up_axis=prep.up_axis, seed=seed)
     return prepare_cloud(read_point_file(path), prep, str(path), seed)
@@ -90,10 +88,7 @@ def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep
     if isinstance(mesh, trimesh.Scene):
         mesh = mesh.to_mesh()
     try:
-        vertices = np.asarray(mesh.vertices, dtype=np.float64)
-        faces = np.asarray(mesh.faces, dtype=np.int64)
-        check_geometry(vertices, faces)
-        solid = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+        solid = checked_mesh(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64))
         return sample_surface(solid, prep.num_points, normals=prep.normals, up_axis=prep.up_axis,
                               rng=mesh_seed(seed, name))
     except MeshError as exc:
@@ -108,7 +103,7 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:
         if Path(pattern).is_dir():
-            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES
+            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES
                             and not _hidden(p.relative_to(pattern)))
         elif glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))

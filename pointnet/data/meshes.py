@@ -47,7 +47,16 @@ def read_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
             vertices, faces = parse_off(_read_text(path))
         else:
             vertices, faces = _load_with_trimesh(path)
-        check_geometry(vertices, faces)
+        return checked_mesh(vertices, faces)
+
+
+def checked_mesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
+    """``(V, 3)`` vertices and ``(F, 3)`` faces as a mesh taken as they are, once :func:`check_geometry` passes.
+
+    Raises:
+        MeshError: the reason, without a path (callers name the source).
+    """
+    check_geometry(vertices, faces)
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
 
 
