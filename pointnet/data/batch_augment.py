@@ -32,7 +32,8 @@ def drop_points(points: torch.Tensor, max_ratio: float, generator: torch.Generat
     return torch.where(dropped.unsqueeze(2), points[:, :1], points)
 
 
-def scale_factors(augment: Augmentation, first: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+def scale_factors(augment: Augmentation, first: torch.Tensor,
+                  generator: torch.Generator | None) -> torch.Tensor | None:
     """``(B, 3)`` per-axis factors from the uniforms ``first (B,)`` (and two more per cloud when
     anisotropic), or None without scaling."""
     if augment.scale is None:
