@@ -91,6 +91,15 @@ def test_importing_every_module_leaves_matplotlibs_backend_alone():
     assert result == "svg"
 
 
+def test_trimesh_is_loaded_only_where_a_mesh_is_handled():
+    """trimesh costs about a second of every process's start-up; runs on a prepared cache, eval and export
+    never touch a mesh, so no module may import it at the top."""
+    modules = sorted(m for m in MODULES if m != "pointnet.train")
+    loaded = run_python(f"import importlib, json, sys; [importlib.import_module(m) for m in {modules!r}]; "
+                        "print(json.dumps('trimesh' in sys.modules))")
+    assert loaded is False
+
+
 def test_the_public_api():
     assert set(pointnet.__all__) == {"Classifier", "PointNet", "SHARED_MLPS", "__version__", "load_split",
                                      "orthogonality_loss"}

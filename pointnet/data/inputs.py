@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from pointnet.data.errors import MeshError
 from pointnet.data.folder import FOLDER_SUFFIXES, is_point_file
 from pointnet.data.meshes import checked_mesh
 from pointnet.data.point_files import read_point_file, unit_normals
 from pointnet.data.sampling import check_up_axis, mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
+
+if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
+    import trimesh
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,15 @@ def load_points(path: str | os.PathLike, prep: Preprocessing, seed: int = 0) -> 
     return prepare_cloud(read_point_file(path), prep, str(path), seed)
 
 
+def is_trimesh_object(item: object) -> bool:
+    """Whether ``item`` is a trimesh ``Trimesh``, ``Scene`` or ``PointCloud``.
+
+    Answered without importing trimesh: before its module is loaded, no such object can exist.
+    """
+    trimesh = sys.modules.get("trimesh")
+    return trimesh is not None and isinstance(item, (trimesh.Trimesh, trimesh.Scene, trimesh.PointCloud))
+
+
 def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep: Preprocessing, name: str,
                 seed: int = 0) -> np.ndarray:
     """``(n, channels)`` float32 points of an in-memory trimesh object, preprocessed like a file of it.
@@ -81,6 +94,8 @@ def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep
     into one mesh with its transforms applied, a point cloud's vertices go through :func:`prepare_cloud`.
     Raises ``ValueError`` naming the input when the geometry cannot be used.
     """
+    import trimesh
+
     if isinstance(mesh, trimesh.PointCloud):
         if prep.normals:
             raise ValueError(f"{name}: a trimesh.PointCloud carries no normals, but the run fed (x, y, z, nx, ny, nz)")

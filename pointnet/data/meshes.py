@@ -19,11 +19,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from pointnet.data.errors import MeshError, mesh_errors
+
+if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
+    import trimesh
 
 MESH_SUFFIXES: tuple[str, ...] = (".off", ".obj", ".ply", ".stl")
 """File suffixes (lower case) treated as meshes when listing a ModelNet-layout data set folder."""
@@ -56,6 +59,8 @@ def checked_mesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
     Raises:
         MeshError: the reason, without a path (callers name the source).
     """
+    import trimesh
+
     check_geometry(vertices, faces)
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
 
@@ -223,6 +228,8 @@ def _fan(polygons: np.ndarray, num_vertices: int) -> np.ndarray:
 
 def _load_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and triangles of a non-OFF file via ``trimesh.load`` (scenes are concatenated)."""
+    import trimesh
+
     if not path.is_file():
         raise MeshError("no such file")
     mesh = trimesh.load(path, force="mesh", process=False)
@@ -235,6 +242,8 @@ def _load_with_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _refuse_point_cloud(path: Path) -> None:
     """Say so when a faceless file is a point cloud (``force="mesh"`` drops its vertices)."""
+    import trimesh
+
     loaded = trimesh.load(path, process=False)
     if isinstance(loaded, trimesh.PointCloud) and len(loaded.vertices):
         raise MeshError(f"a point cloud ({len(loaded.vertices)} vertices, no faces), not a mesh: "

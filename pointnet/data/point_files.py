@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 from pointnet.data.errors import MeshError, mesh_errors
 
@@ -110,6 +109,8 @@ def _split_numbers(text: str) -> list[float] | None:
 
 
 def _read_ply(path: Path) -> np.ndarray:
+    import trimesh  # about a second to import: loaded only for a PLY cloud
+
     faces = ply_has_faces(path)
     if faces:
         raise MeshError(f"a mesh with {faces} faces, not a vertex-only point cloud")

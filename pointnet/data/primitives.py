@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
+
+if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
+    import trimesh
 
 
 @dataclass
@@ -43,6 +46,8 @@ class PolyMesh:
         return np.concatenate(fans) if fans else np.zeros((0, 3), dtype=np.int64)
 
     def to_trimesh(self) -> trimesh.Trimesh:
+        import trimesh
+
         return trimesh.Trimesh(self.vertices, self.triangles(), process=False, validate=False)
 
     def to_off(self, *, polygons: bool = True, fused_header: bool = False, edges: int = 0,
@@ -107,12 +112,16 @@ def cylinder_between(start, end, radius: float, sections: int = 12) -> PolyMesh:
     start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     axis = end - start
     length = float(np.linalg.norm(axis))
+    import trimesh
+
     rotation = trimesh.geometry.align_vectors([0.0, 0.0, 1.0], axis / length)[:3, :3]
     return frustum(radius, radius, length, sections).rotated(rotation).moved(start)
 
 
 def ellipsoid(radii, center=(0.0, 0.0, 0.0), subdivisions: int = 2) -> PolyMesh:
     """An ellipsoid from trimesh's icosphere (triangles), ``radii`` ``(rx, ry, rz)``."""
+    import trimesh
+
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
     mesh = PolyMesh(np.asarray(sphere.vertices, dtype=np.float64), {3: np.asarray(sphere.faces, dtype=np.int64)})
     return mesh.scaled(radii).moved(center)

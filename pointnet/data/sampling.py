@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from pointnet.data.errors import MeshError
 from pointnet.data.meshes import read_mesh
+
+if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
+    import trimesh
 
 UP_AXES: tuple[str, ...] = ("x", "y", "z")
 
@@ -89,6 +92,8 @@ def sample_surface(
 
     With ``normals`` the result is ``(count, 6)``: xyz then the face normal of each sample's face.
     """
+    import trimesh
+
     points, face_index = trimesh.sample.sample_surface(mesh, int(count), seed=rng)
     if normals:
         points = np.concatenate([points, mesh.face_normals[face_index]], axis=1)

@@ -11,20 +11,21 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
-import trimesh
 
-from pointnet.data.inputs import Preprocessing, load_points, mesh_points, prepare_cloud
+from pointnet.data.inputs import Preprocessing, is_trimesh_object, load_points, mesh_points, prepare_cloud
 from pointnet.nn.model import PointNet
 from pointnet.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from pointnet.training.epoch import model_dtype
 from pointnet.training.evaluation import predict_logits
 
-TRIMESH_TYPES = (trimesh.Trimesh, trimesh.Scene, trimesh.PointCloud)
-Item = Union[str, os.PathLike, np.ndarray, trimesh.Trimesh, trimesh.Scene, trimesh.PointCloud]
+if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
+    import trimesh
+
+Item = Union[str, os.PathLike, np.ndarray, "trimesh.Trimesh", "trimesh.Scene", "trimesh.PointCloud"]
 Inputs = Union[Item, torch.Tensor, Sequence[Item]]
 
 
@@ -114,7 +115,8 @@ class Classifier:
         """``(name, (n, C) tensor)`` per input, preprocessed; a bad input raises naming it."""
         if isinstance(inputs, torch.Tensor):
             return self.tensor_clouds(inputs)
-        items = [inputs] if isinstance(inputs, (str, os.PathLike, np.ndarray, *TRIMESH_TYPES)) else list(inputs)
+        single = isinstance(inputs, (str, os.PathLike, np.ndarray)) or is_trimesh_object(inputs)
+        items = [inputs] if single else list(inputs)
         if not items:
             raise ValueError("no inputs given")
         return [self.cloud(item, f"input {i}") for i, item in enumerate(items)]
@@ -124,7 +126,7 @@ class Classifier:
             return str(item), torch.from_numpy(load_points(item, self.preprocessing, self.seed))
         if isinstance(item, np.ndarray):
             return name, torch.from_numpy(prepare_cloud(item, self.preprocessing, f"{name} (array)", self.seed))
-        if isinstance(item, TRIMESH_TYPES):
+        if is_trimesh_object(item):
             label = f"{name} ({type(item).__name__})"
             return name, torch.from_numpy(mesh_points(item, self.preprocessing, label, self.seed))
         raise TypeError(f"{name}: expected a path, an (N, C) numpy array, a trimesh mesh, scene or point cloud, "
