@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/fault_report.py                 # tests/faults, default fuzzing budget
     .venv/bin/python scripts/fault_report.py --budget 600    # longer fuzzing (POINTNET_FAULT_BUDGET seconds)
+    .venv/bin/python scripts/fault_report.py --repeat 4      # 4x the kill and signal trials (POINTNET_FAULT_REPEAT)
     .venv/bin/python scripts/fault_report.py --log FILE      # only summarise an existing ledger
 
 Each test of ``tests/faults`` records one JSON line per injected fault (``fault_log`` in
@@ -22,10 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_suite(log: Path, budget: str | None, pytest_args: list[str]) -> int:
+def run_suite(log: Path, budget: str | None, repeat: str | None, pytest_args: list[str]) -> int:
     env = {**os.environ, "POINTNET_FAULT_LOG": str(log)}
     if budget is not None:
         env["POINTNET_FAULT_BUDGET"] = budget
+    if repeat is not None:
+        env["POINTNET_FAULT_REPEAT"] = repeat
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/faults", *pytest_args], cwd=REPO, env=env)
 
@@ -54,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log", type=Path, help="summarise this ledger instead of running the suite")
     parser.add_argument("--budget", help="seconds per fuzzing test (POINTNET_FAULT_BUDGET; default: passed through)")
+    parser.add_argument("--repeat", help="run the kill and signal chains this many times over (POINTNET_FAULT_REPEAT)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     code = 0
     if args.log is None:
         log = Path(tempfile.mkdtemp(prefix="pointnet-faults-")) / "faults.jsonl"
-        code = run_suite(log, args.budget or os.environ.get("POINTNET_FAULT_BUDGET"), args.pytest_args)
+        code = run_suite(log, args.budget or os.environ.get("POINTNET_FAULT_BUDGET"), args.repeat, args.pytest_args)
     else:
         log = args.log
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []

@@ -13,5 +13,9 @@ WORKERS=${PYTEST_WORKERS:-2}
 status=0
 "$PY" -m pytest -q -n "$WORKERS" --dist worksteal -m "not serial" "$@" || status=$?
 [ "$status" -eq 5 ] && status=0  # nothing collected in this part (a path with serial tests only)
-"$PY" -m pytest -q -p no:xdist -m serial "$@" || { rc=$?; [ "$rc" -eq 5 ] || status=$rc; }
+# Without arguments the serial pass collects only the files that mark a test serial (collecting the whole
+# suite again costs as long as those tests take).
+serial=("$@")
+[ $# -eq 0 ] && mapfile -t serial < <(grep -rl --include="test_*.py" "mark.serial" tests | sort)
+"$PY" -m pytest -q -p no:xdist -m serial "${serial[@]}" || { rc=$?; [ "$rc" -eq 5 ] || status=$rc; }
 exit "$status"

@@ -3,7 +3,8 @@
 Tests take the ``fault_log`` fixture and call ``fault_log(kind, survived=..., data_lost=...)`` once per
 trial. With ``POINTNET_FAULT_LOG=FILE`` set, trials are appended to ``FILE`` as JSON lines, which
 ``scripts/fault_report.py`` turns into the README's reliability table. ``POINTNET_FAULT_BUDGET``
-(seconds, default small) sizes the fuzzing loops: CI runs a bounded slice, a longer budget runs on demand.
+(seconds, default small) sizes the fuzzing loops and ``POINTNET_FAULT_REPEAT`` (default 1) multiplies the
+signal and kill chains: CI runs a bounded slice, a longer budget runs on demand.
 """
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ import pytest
 def fuzz_budget_s(default: float = 5.0) -> float:
     """Seconds a fuzzing test may spend (``POINTNET_FAULT_BUDGET``)."""
     return float(os.environ.get("POINTNET_FAULT_BUDGET", default))
+
+
+def fault_repeat() -> int:
+    """How many times over the signal and kill chains run their trials (``POINTNET_FAULT_REPEAT``)."""
+    repeat = int(os.environ.get("POINTNET_FAULT_REPEAT", 1))
+    if repeat < 1:
+        raise ValueError(f"POINTNET_FAULT_REPEAT must be >= 1, got {repeat}")
+    return repeat
 
 
 @pytest.fixture

@@ -126,8 +126,9 @@ def start_or_resume(data: Path, run_dir: Path, attempt: int) -> Process:
 
 
 def random_targets(rng: random.Random, count: int, steps: int) -> list[float]:
-    """``count`` sorted training positions (in steps, fractional), uniform over an uninterrupted run's steps."""
-    return sorted(rng.uniform(0.0, steps) for _ in range(count))
+    """``count`` sorted training positions (in steps, fractional) over an uninterrupted run's steps, one uniform
+    in each of ``count`` equal stretches, so even a short chain strikes early, middle and late epochs."""
+    return [rng.uniform(i * steps / count, (i + 1) * steps / count) for i in range(count)]
 
 
 def steps_done(run_dir: Path) -> int:

@@ -1,13 +1,16 @@
 """kill -9 and SIGTERM/SIGINT at random moments of real training processes; every trial is resumed and the
-run finished, and the final weights must equal an uninterrupted run's exactly (CPU, one thread)."""
+run finished, and the final weights must equal an uninterrupted run's exactly (CPU, one thread). Each trial
+starts a process (several seconds), so CI runs 5 kills and one trial of each signal; ``POINTNET_FAULT_REPEAT=N``
+runs N times as many."""
 import random
 import signal
 import time
 
 from tests.faults import runner
+from tests.faults.conftest import fault_repeat
 
-KILLS = 10
-SIGNAL_TRIALS = ("SIGTERM", "SIGINT", "SIGINT twice", "SIGTERM", "SIGINT", "SIGINT twice")
+KILLS = 5 * fault_repeat()
+SIGNAL_TRIALS = ("SIGTERM", "SIGINT", "SIGINT twice") * fault_repeat()
 EXIT = {"SIGTERM": 143, "SIGINT": 130, "SIGINT twice": 130}
 
 
