@@ -6,6 +6,7 @@ Modules, one concern each:
   other formats;
 - :mod:`~pointnet.data.layout`: the ``<root>/<class>/<split>/*.off`` folder layout;
 - :mod:`~pointnet.data.sampling`: area-weighted surface sampling, z up, unit sphere;
+- :mod:`~pointnet.data.orientation`: consistent, outward face winding, so sampled face normals agree in sign;
 - :mod:`~pointnet.data.cache`: per-split caches with a manifest, rebuilt when stale or corrupt;
 - :mod:`~pointnet.data.formats`: ``modelnet40_ply_hdf5_2048`` and ``modelnet40_normal_resampled``;
 - :mod:`~pointnet.data.load`: ``load_split``, the one entry point training calls;

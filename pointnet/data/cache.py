@@ -35,7 +35,7 @@ from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.parallel import parallel_map
 from pointnet.data.pointset import PointSet
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump whenever reading or sampling code changes what a cache holds: every old cache rebuilds."""
 
 log = logging.getLogger("pointnet.data")

@@ -20,6 +20,7 @@ import numpy as np
 
 from pointnet.data.errors import MeshError
 from pointnet.data.meshes import read_mesh
+from pointnet.data.orientation import orient_faces
 
 if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
     import trimesh
@@ -90,10 +91,16 @@ def sample_surface(
 ) -> np.ndarray:
     """``count`` area-weighted uniform surface samples, z up, normalised: ``(count, 3)`` float32.
 
-    With ``normals`` the result is ``(count, 6)``: xyz then the face normal of each sample's face.
+    With ``normals`` the result is ``(count, 6)``: xyz then the face normal of each sample's face, after
+    :func:`~pointnet.data.orientation.orient_faces` has made the winding consistent (and a closed mesh
+    outward), so the normals of a mesh written with mixed windings agree in sign.
     """
     import trimesh
 
+    if normals:
+        faces = orient_faces(mesh.vertices, mesh.faces)
+        if not np.array_equal(faces, mesh.faces):
+            mesh = trimesh.Trimesh(mesh.vertices, faces, process=False, validate=False)
     points, face_index = trimesh.sample.sample_surface(mesh, int(count), seed=rng)
     if normals:
         points = np.concatenate([points, mesh.face_normals[face_index]], axis=1)
