@@ -2,6 +2,7 @@
 
 Spawned workers import this module: the heavy training modules are imported inside the tests that need them.
 """
+import contextlib
 import json
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ from torch.utils.data import TensorDataset
 from pointnet.training import distributed as dist
 from pointnet.training.batching import EpochBatchSampler, make_loader, split_batch
 from pointnet.training.checkpoint import load_checkpoint
+from pointnet.training.stop import Stopped
 from pointnet.apps.config import ConfigError
 from pointnet.apps.launch import launch_timestamp, process_start_time, rank_suffix, rank_zero_only
 from pointnet.nn.model import PointNet
@@ -222,6 +224,29 @@ def test_a_dead_rank_ends_the_others_with_a_clear_error_and_an_intact_checkpoint
 
 
 # --- cheap checks, no processes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raised, torn_down", [
+    (None, True),
+    (lambda: Stopped(15, Path("last.pt")), True),
+    (lambda: ValueError("a bad file on this rank"), True),
+    (lambda: dist.PeerFailure("rank 1 stopped answering"), False),
+    (lambda: dist.CollectiveError("all_reduce: connection closed by peer"), False),
+], ids=["finished", "stopped by a signal", "an error on this rank", "a lost peer", "a failed collective"])
+def test_a_broken_group_is_left_to_the_ending_process_and_any_other_is_torn_down(raised, torn_down):
+    """Tearing down a group whose peer is lost can hang or abort (a SIGABRT seen once in this suite)."""
+    placement = dist.Placement(rank=0, world_size=1, launched=True, master_addr="127.0.0.1", master_port=free_port())
+    error = raised() if raised else None
+    try:
+        with pytest.raises(type(error)) if error else contextlib.nullcontext():
+            with dist.process_group(placement, "gloo", timeout_s=30):
+                assert torch.distributed.is_initialized()
+                if error:
+                    raise error
+        assert torch.distributed.is_initialized() is not torn_down
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def test_sync_batchnorm_on_cpu_is_refused_before_work_naming_the_key(tiny_data, tmp_path):

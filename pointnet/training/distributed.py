@@ -112,6 +112,9 @@ def process_group(placement: Placement, backend: str, timeout_s: float) -> Itera
     """Join torchrun's process group for the ``with`` block and leave it after (no-op without torchrun).
 
     ``timeout_s`` bounds every collective, so a lost peer ends the run with an error instead of a hang.
+    The group is torn down on the way out, except after a lost peer or a failed collective: the other ranks
+    may then be gone or still inside a collective, and tearing the group down can hang or abort the process
+    (as torchtitan found, pytorch/torchtitan#1342); the process is ending anyway.
     """
     if not placement.launched or dist.is_initialized():
         yield placement
@@ -119,13 +122,8 @@ def process_group(placement: Placement, backend: str, timeout_s: float) -> Itera
     init = f"tcp://{placement.master_addr}:{placement.master_port}" if placement.master_addr else "env://"
     dist.init_process_group(backend, init_method=init, rank=placement.rank, world_size=placement.world_size,
                             timeout=timedelta(seconds=timeout_s))
-    try:
+    with _torn_down(dist.destroy_process_group):
         yield placement
-    finally:
-        try:
-            dist.destroy_process_group()
-        except Exception:  # a broken group cannot always be torn down; the process is ending anyway
-            pass
 
 
 def active() -> bool:
@@ -170,7 +168,7 @@ def main_first(timeout_s: float) -> Iterator[None]:
         return
     turn = 0 if is_main() else 1 if placement_from_env().local_rank == 0 else 2
     group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
-    try:
+    with _torn_down(lambda: dist.destroy_process_group(group)):
         for _ in range(turn):
             with _collective("barrier"):
                 dist.barrier(group=group)
@@ -178,8 +176,27 @@ def main_first(timeout_s: float) -> Iterator[None]:
         for _ in range(2 - turn):
             with _collective("barrier"):
                 dist.barrier(group=group)
-    finally:
-        dist.destroy_process_group(group)
+
+
+@contextmanager
+def _torn_down(destroy: Callable[[], None]) -> Iterator[None]:
+    """Call ``destroy`` after the block, unless it failed with a broken group (a lost peer, a failed
+    collective), which is left to the ending process."""
+    try:
+        yield
+    except (PeerFailure, CollectiveError, dist.DistError):
+        raise
+    except BaseException:
+        _destroy_quietly(destroy)
+        raise
+    _destroy_quietly(destroy)
+
+
+def _destroy_quietly(destroy: Callable[[], None]) -> None:
+    try:
+        destroy()
+    except Exception:  # a group that cannot be torn down is left to the ending process
+        pass
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
