@@ -57,18 +57,20 @@ def _winding_flips(tri: np.ndarray) -> tuple[np.ndarray, bool]:
     """Which faces to reverse ``(F,)`` bool, and whether every edge is shared by exactly two faces."""
     count = len(tri)
     edges = np.stack([tri, np.roll(tri, -1, axis=1)], axis=2).reshape(-1, 2)  # (3F, 2) directed edges
-    owner = np.repeat(np.arange(count), 3)
     low, high = edges.min(axis=1), edges.max(axis=1)
-    _, edge_id, uses = np.unique(low * (int(tri.max()) + 1) + high, return_inverse=True, return_counts=True)
-    edge_id = edge_id.reshape(-1)
+    key = low * (int(tri.max()) + 1) + high  # one integer per undirected edge
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])  # first use of each edge
+    uses = np.diff(np.r_[starts, len(key)])
     closed = bool((uses == 2).all())
-    shared = uses[edge_id] == 2
-    order = np.argsort(edge_id[shared], kind="stable")
-    first, second = order[0::2], order[1::2]  # the two uses of each manifold edge
-    faces_a, faces_b = owner[shared][first], owner[shared][second]
-    forward = edges[shared][:, 0] < edges[shared][:, 1]
+    first = order[starts[uses == 2]]  # the two uses of each manifold edge, next to each other in order
+    second = order[starts[uses == 2] + 1]
+    forward = edges[:, 0] < edges[:, 1]
     disagree = forward[first] == forward[second]  # same direction along the edge: opposite windings
-    return _propagate(count, faces_a, faces_b, disagree), closed
+    if not disagree.any():  # consistent already (every mesh written right): nothing to search
+        return np.zeros(count, dtype=bool), closed
+    return _propagate(count, first // 3, second // 3, disagree), closed
 
 
 def _propagate(count: int, faces_a: np.ndarray, faces_b: np.ndarray, disagree: np.ndarray) -> np.ndarray:
