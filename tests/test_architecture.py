@@ -83,21 +83,24 @@ def test_the_network_layer_pulls_in_no_hydra_tensorboard_or_matplotlib():
     assert not {"hydra", "omegaconf", "tensorboard", "matplotlib"} & set(loaded)
 
 
-def test_importing_every_module_leaves_matplotlibs_backend_alone():
+@pytest.fixture(scope="module")
+def every_module_imported():
+    """What importing every module (``pointnet.train`` aside) in a fresh interpreter leaves behind, after
+    the user picked matplotlib's ``svg`` backend: ``{"backend": ..., "trimesh": loaded?}``."""
     modules = sorted(m for m in MODULES if m != "pointnet.train")
-    result = run_python("import importlib, json, matplotlib; matplotlib.use('svg'); "
-                        f"[importlib.import_module(m) for m in {modules!r}]; "
-                        "print(json.dumps(matplotlib.get_backend()))")
-    assert result == "svg"
+    return run_python("import importlib, json, sys, matplotlib; matplotlib.use('svg'); "
+                      f"[importlib.import_module(m) for m in {modules!r}]; "
+                      "print(json.dumps({'backend': matplotlib.get_backend(), 'trimesh': 'trimesh' in sys.modules}))")
 
 
-def test_trimesh_is_loaded_only_where_a_mesh_is_handled():
+def test_importing_every_module_leaves_matplotlibs_backend_alone(every_module_imported):
+    assert every_module_imported["backend"] == "svg"
+
+
+def test_trimesh_is_loaded_only_where_a_mesh_is_handled(every_module_imported):
     """trimesh costs about a second of every process's start-up; runs on a prepared cache, eval and export
     never touch a mesh, so no module may import it at the top."""
-    modules = sorted(m for m in MODULES if m != "pointnet.train")
-    loaded = run_python(f"import importlib, json, sys; [importlib.import_module(m) for m in {modules!r}]; "
-                        "print(json.dumps('trimesh' in sys.modules))")
-    assert loaded is False
+    assert every_module_imported["trimesh"] is False
 
 
 def test_the_public_api():

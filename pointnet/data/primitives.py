@@ -109,11 +109,11 @@ def frustum(r_bottom: float, r_top: float, height: float, sections: int = 16,
 
 def cylinder_between(start, end, radius: float, sections: int = 12) -> PolyMesh:
     """A cylinder of ``radius`` whose axis runs from ``start`` to ``end`` (legs, poles, arms)."""
+    import trimesh
+
     start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     axis = end - start
     length = float(np.linalg.norm(axis))
-    import trimesh
-
     rotation = trimesh.geometry.align_vectors([0.0, 0.0, 1.0], axis / length)[:3, :3]
     return frustum(radius, radius, length, sections).rotated(rotation).moved(start)
 
