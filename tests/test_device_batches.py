@@ -1,8 +1,8 @@
 """The device-side batch pipeline draws what the CPU pipeline draws, in distribution (on CPU tensors).
 
 Subsets: every point of a cloud equally likely, no point twice, in uniformly random order.
-Augmentation: the per-cloud rotation angle, scale (one factor or one per axis), shift, point dropout
-and the jitter, compared with the CPU
+Augmentation: the per-cloud rotation angle, scale (one factor or one per axis), shift, point dropout,
+mirror and the jitter, compared with the CPU
 ``PointCloudDataset`` by two-sample Kolmogorov-Smirnov tests on statistics that isolate each of
 them (fixed seeds: the p-values are fixed numbers, not flaky); one test shows each statistic
 notices when its operation changes. Order, resume and shards follow ``EpochBatchSampler``.
@@ -122,6 +122,51 @@ def test_the_comparison_sees_each_changed_operation(changed, statistic):
     cpu = PointCloudDataset(point_set(base), 64, train=True, augment=Augmentation(), seed=3)
     other = PointCloudDataset(point_set(base), 64, train=True, augment=changed, seed=3)
     assert compare(cpu_draws(cpu, 400), device_draws(other, 400), base)[statistic] < 1e-5
+
+
+def skewed_cloud(points: int = 64) -> np.ndarray:
+    """One cloud skewed along x and y (a mirror flips the sign of the skew) and spread along z."""
+    rng = np.random.default_rng(0)
+    xyz = np.column_stack([rng.exponential(0.3, points), -rng.exponential(0.2, points), rng.normal(0, 0.4, points)])
+    return xyz[None]
+
+
+def skews(points: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per cloud and horizontal axis, the third moment's sign: -1 where that axis came out mirrored."""
+    x = points.double().numpy()
+    centred = x - x.mean(axis=1, keepdims=True)
+    third = (centred**3).mean(axis=1)  # (K, 3)
+    return {"skew_x": np.sign(third[:, 0]), "skew_y": np.sign(third[:, 1]), "skew_z": np.sign(third[:, 2])}
+
+
+MIRROR = Augmentation(rotate=False, jitter_sigma=0.0, anisotropic=True, mirror=(0, 1))
+
+
+def test_mirror_has_the_cpu_pipelines_distribution():
+    base = skewed_cloud()
+    dataset = PointCloudDataset(point_set(base), 64, train=True, augment=MIRROR, seed=3)
+    cpu, device = skews(cpu_draws(dataset, 400)), skews(device_draws(dataset, 400))
+    for axis, flipped in (("skew_x", True), ("skew_y", True), ("skew_z", False)):
+        base_sign = np.sign(((base[0] - base[0].mean(axis=0)) ** 3).mean(axis=0))["xyz".index(axis[-1])]
+        for draws in (cpu, device):
+            share = (draws[axis] != base_sign).mean()  # how often this axis came out mirrored
+            assert (abs(share - 0.5) < 0.1) if flipped else share == 0, (axis, share)
+    both = [((d["skew_x"] < 0) & (d["skew_y"] > 0)).mean() for d in (cpu, device)]  # base: x > 0, y < 0 skew
+    assert all(abs(b - 0.25) < 0.08 for b in both), both  # the two axes flip independently
+    assert min(compare(cpu_draws(dataset, 400), device_draws(dataset, 400), base).values()) > 1e-3
+
+
+def test_mirror_turns_normals_with_the_points():
+    rng = np.random.default_rng(3)
+    xyz = rng.normal(size=(32, 16, 3))
+    points = torch.from_numpy(np.concatenate([xyz, xyz / np.linalg.norm(xyz, axis=2, keepdims=True)], axis=2))
+    augment = Augmentation(rotate=False, jitter_sigma=0.0, scale=None, shift=0.0, mirror=(1,))
+    out = augment_batch(points, augment, torch.Generator().manual_seed(0))
+    signs = torch.sign(out[:, :, 1] / points[:, :, 1])  # (B, N): one sign per cloud
+    assert (signs == signs[:, :1]).all() and 0 < (signs[:, 0] < 0).sum() < 32
+    expected = points.clone()
+    expected[..., [1, 4]] *= signs.unsqueeze(2)
+    torch.testing.assert_close(out, expected)
 
 
 def test_rotation_only_keeps_z_norms_and_normal_angles():

@@ -48,6 +48,23 @@ def test_anisotropic_scale_maps_normals_by_the_inverse_transpose(rotate):
         np.testing.assert_allclose(out[0, 3:], expected, atol=1e-5)
 
 
+def test_mirror_negates_its_axes_in_points_and_normals_and_keeps_them_normal():
+    cloud = plane_cloud()
+    generator = torch.Generator().manual_seed(5)
+    outs = [Augmentation(**{**STILL, "mirror": (0, 2)})(cloud.copy(), generator) for _ in range(40)]
+    signs = {tuple(np.sign(out[0, 3:] / cloud[0, 3:]).astype(int)) for out in outs}
+    assert signs == {(1, 1, 1), (-1, 1, 1), (1, 1, -1), (-1, 1, -1)}  # x and z flip independently, y never
+    for out in outs:
+        flip = np.sign(out[0, 3:] / cloud[0, 3:])
+        np.testing.assert_allclose(out, cloud * np.tile(flip, 2), atol=1e-6)  # points and normals alike
+    aug = Augmentation(**{**STILL, "rotate": True, "scale": (0.5, 2.0), "anisotropic": True, "mirror": (0, 1)})
+    out = aug(cloud.copy(), torch.Generator().manual_seed(7))
+    np.testing.assert_allclose(np.linalg.norm(out[:, 3:], axis=1), 1.0, atol=1e-6)
+    assert np.abs((out[1:, :3] - out[0, :3]) @ out[0, 3:]).max() < 1e-5  # M^-T n with M = S R F
+    with pytest.raises(ValueError, match="mirror"):
+        Augmentation(mirror=(0, 0))
+
+
 def test_isotropic_scale_shift_and_jitter_leave_normals_alone():
     cloud = plane_cloud()
     aug = Augmentation(rotate=False, jitter_sigma=0.02, jitter_clip=0.05, scale=(0.8, 1.25), shift=0.1, shuffle=False)

@@ -28,7 +28,7 @@ def test_defaults_are_the_papers_recipe():
     assert (cfg.optimizer.name, cfg.optimizer.weight_decay, cfg.scheduler.name, cfg.scheduler.warmup_epochs) == (
         "adam", 0.0, "step", 0)
     assert (cfg.train.label_smoothing, cfg.train.grad_clip, cfg.train.ema_decay, cfg.train.cutmix_prob) == (0, 0, 0, 0)
-    assert augmentation(cfg.data.augment) == Augmentation()  # rotation, jitter, isotropic scale, shift
+    assert augmentation(cfg.data) == Augmentation()  # rotation, jitter, isotropic scale, shift
     assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
 
 
@@ -61,7 +61,7 @@ def test_modern_experiment_sets_each_element():
     assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.1, 1.0, 1e-3)
     assert (plan.train.ema_decay, plan.train.cutmix_prob) == (0.99, 0.0)
     assert (plan.train.reg_weight, recipe(compose()).train.reg_weight) == (0.016, 0.001)
-    assert augmentation(cfg.data.augment) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
+    assert augmentation(cfg.data) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
                                                           shift=0.1, anisotropic=True, point_dropout=0.0)
     assert cfg.data.dense_points == 10000 and cfg.data.num_points == 1024
 
@@ -119,9 +119,10 @@ def test_grad_clip_bounds_the_step(clip):
 
 def test_augmentation_and_dense_cache_reach_the_training_set(tiny_data):
     cfg = compose(overrides=tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96",
-                                           "data.augment.point_dropout=0.5"))
+                                           "data.augment.point_dropout=0.5", "data.augment.mirror=zx"))
     splits = load_splits(cfg)
-    assert splits.train.augment == augmentation(cfg.data.augment) and splits.train.augment.point_dropout == 0.5
+    assert splits.train.augment == augmentation(cfg.data) and splits.train.augment.point_dropout == 0.5
+    assert splits.train.augment.mirror == (2, 0)  # the data's own axes: here z up
     assert splits.train.point_set.num_points == 96 and splits.val.augment is None
     first = splits.train[0][0]
     splits.train.set_epoch(1)
@@ -155,6 +156,8 @@ def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeyp
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
     ("data.augment.point_dropout=1.0", "data.augment.point_dropout"),
     ("data.augment.scale_low=0", "data.augment.scale_low"),
+    ("data.augment.mirror=xx", "data.augment.mirror"),
+    ("data.augment.mirror=w", "data.augment.mirror"),
 ])
 def test_bad_recipe_values_are_refused_naming_the_key(tiny_data, override, key):
     with pytest.raises(ConfigError, match=f"^{key}: "):

@@ -8,7 +8,7 @@ import trimesh
 from pointnet.apps.prepare import prepare
 from pointnet.apps.train import load_splits
 from pointnet.data import load_split
-from pointnet.data.sampling import to_z_up
+from pointnet.data.sampling import to_z_up, z_up_axes
 from tests.helpers import compose
 
 
@@ -36,6 +36,20 @@ def test_the_configured_source_axis_ends_up_as_z(tmp_path, up_axis, axis):
     cloud = load_split("folder", root, "train", dense_points=256, up_axis=up_axis, workers=1, progress=False).points[0]
     extents = cloud.max(axis=0) - cloud.min(axis=0)
     assert extents.argmax() == 2 and extents[2] > 2 * extents[:2].max()
+
+
+@pytest.mark.parametrize("up_axis", ["x", "y", "z"])
+@pytest.mark.parametrize("name", ["x", "y", "z"])
+def test_mirroring_a_source_axis_is_mirroring_the_axis_it_became(up_axis, name):
+    """``data.augment.mirror`` names the data's own axes: negating source axis ``name`` before turning a
+    cloud z up equals negating axis ``z_up_axes(name)`` after."""
+    cloud = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    flipped = cloud.copy()
+    flipped[:, "xyz".index(name)] *= -1
+    expected = to_z_up(cloud, up_axis)
+    (axis,) = z_up_axes(name, up_axis)
+    expected[:, axis] *= -1
+    np.testing.assert_array_equal(to_z_up(flipped, up_axis), expected)
 
 
 def test_x_to_z_is_a_proper_rotation_and_turns_normals():

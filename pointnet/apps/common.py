@@ -20,6 +20,7 @@ from pointnet.apps.preflight import check_runtime
 from pointnet.data import Augmentation, PointSet
 from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
+from pointnet.data.sampling import z_up_axes
 from pointnet.training.inference import model_from_state
 from pointnet.data.up_axis import up_axis_report, up_axis_warning
 from pointnet.training.runtime import ThreadGovernor, tune_malloc
@@ -83,11 +84,13 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
     return OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
 
 
-def augmentation(a: DictConfig) -> Augmentation:
-    """``data.augment`` as the data pipeline's ``Augmentation``."""
+def augmentation(d: DictConfig) -> Augmentation:
+    """``data.augment`` as the data pipeline's ``Augmentation``, its mirror axes named in the z-up frame."""
+    a = d.augment
     return Augmentation(rotate=a.rotate, jitter_sigma=a.jitter_sigma, jitter_clip=a.jitter_clip,
                         scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle,
-                        anisotropic=a.anisotropic, point_dropout=a.point_dropout)
+                        anisotropic=a.anisotropic, point_dropout=a.point_dropout,
+                        mirror=z_up_axes(a.mirror, d.up_axis))
 
 
 def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointSet]:

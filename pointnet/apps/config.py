@@ -53,6 +53,8 @@ class AugmentConfig:
     shuffle: bool = True
     anisotropic: bool = False
     point_dropout: float = 0.0
+    mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
+
 
 
 @dataclass
@@ -170,6 +172,9 @@ def validate_data(data: Any) -> None:
            "must be <= data.augment.scale_high")
     _check(0 <= data.augment.point_dropout < 1, "data.augment.point_dropout",
            f"must be in [0, 1), got {data.augment.point_dropout}")
+    mirror = str(data.augment.mirror)
+    _check(set(mirror) <= set(UP_AXES) and len(set(mirror)) == len(mirror), "data.augment.mirror",
+           f"must name distinct axes among {'/'.join(UP_AXES)} (e.g. x or xz; empty turns it off), got {mirror!r}")
     validate_amounts(data)
 
 

@@ -195,7 +195,7 @@ def load_splits(cfg: DictConfig) -> Splits:
     with dist.main_first(cfg.train.distributed.prepare_timeout_s):
         train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
     splits = build_splits(train_set, test_set, num_points=cfg.data.num_points, val_fraction=cfg.data.val_fraction,
-                          augment=augmentation(cfg.data.augment), seed=cfg.seed, normals=cfg.data.normals)
+                          augment=augmentation(cfg.data), seed=cfg.seed, normals=cfg.data.normals)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
     if dist.is_main():

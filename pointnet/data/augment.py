@@ -34,10 +34,13 @@ class Augmentation:
         point_dropout: PointNet++'s random point dropout: a ratio ``r ~ U[0, point_dropout]`` per
             cloud, each point then replaced by the first point with probability ``r`` (the cloud
             keeps its size); 0 turns it off.
+        mirror: axes (0, 1, 2 of the z-up cloud) each negated with probability 1/2 per cloud, before
+            the rotation: a reflection, as a horizontal flip is for images; ``()`` turns it off.
 
-    The defaults are the usual PointNet recipe. Normals (channels 3..5) are rotated with the points;
-    under a scale ``S`` (the linear map is ``M = S R``) they become ``M^-T n = S^-1 R n``, renormalised
-    to unit length (an isotropic scale leaves them as they are); shift and jitter leave them alone.
+    The defaults are the usual PointNet recipe. Normals (channels 3..5) are rotated and mirrored with
+    the points; under a scale ``S`` (the linear map is ``M = S R F``, ``F`` the mirror's diagonal of
+    signs) they become ``M^-T n = S^-1 R F n``, renormalised to unit length (an isotropic scale leaves
+    them as they are); shift and jitter leave them alone.
     """
 
     rotate: bool = True
@@ -48,6 +51,7 @@ class Augmentation:
     shuffle: bool = True
     anisotropic: bool = False
     point_dropout: float = 0.0
+    mirror: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.scale is not None:
@@ -62,6 +66,10 @@ class Augmentation:
             object.__setattr__(self, name, value)
         if not 0 <= float(self.point_dropout) < 1:
             raise ValueError(f"point_dropout must be in [0, 1), got {self.point_dropout!r}")
+        mirror = tuple(int(axis) for axis in self.mirror)
+        if any(axis not in (0, 1, 2) for axis in mirror) or len(set(mirror)) != len(mirror):
+            raise ValueError(f"mirror must list distinct axes among 0, 1, 2, got {self.mirror!r}")
+        object.__setattr__(self, "mirror", mirror)
 
     @classmethod
     def off(cls) -> Augmentation:
@@ -84,7 +92,7 @@ class Augmentation:
     def enabled(self) -> bool:
         """Whether any operation changes a cloud."""
         return bool(self.rotate or self.jitter_sigma > 0 or self.scale or self.shift > 0 or self.shuffle
-                    or self.point_dropout > 0)
+                    or self.point_dropout > 0 or self.mirror)
 
     def __call__(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
         """Augment ``(N, 3|6)`` float32 ``points``: :meth:`transform` (in place), then the shuffle.
@@ -97,7 +105,7 @@ class Augmentation:
         return points
 
     def transform(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Drop points, rotate, scale, shift and jitter ``(N, 3|6)`` float32 ``points`` in place; no shuffle.
+        """Drop points, mirror, rotate, scale, shift and jitter ``(N, 3|6)`` float32 ``points`` in place; no shuffle.
 
         For callers whose points are already in uniformly random order (``PointCloudDataset``).
         """
@@ -106,10 +114,14 @@ class Augmentation:
         if self.point_dropout > 0:
             self._drop_points(array, generator)
         rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else None
+        signs = self._mirror_signs(generator)  # (3,) or None
         xyz = array[:, :3]
-        if rotation is not None or self.scale is not None:
+        if rotation is not None or self.scale is not None or signs is not None:
             scale = self._scale_factors(factor, generator)  # (3,)
-            linear = scale[:, None] * (np.eye(3) if rotation is None else rotation)  # M = S R
+            linear = np.eye(3) if rotation is None else rotation
+            if signs is not None:
+                linear = linear * signs  # R F, F = diag(signs)
+            linear = scale[:, None] * linear  # M = S R F
             xyz[...] = np.dot(xyz, linear.T.astype(np.float32))
             if array.shape[1] == 6:
                 array[:, 3:] = transform_normals(array[:, 3:], linear / (scale * scale)[:, None])
@@ -126,6 +138,17 @@ class Augmentation:
         if self.anisotropic:
             draws += torch.rand(2, generator=generator, dtype=torch.float64).tolist()
         return np.array([low + (high - low) * u for u in draws] * (3 // len(draws)))
+
+    def _mirror_signs(self, generator) -> np.ndarray | None:
+        """``(3,)`` float64 signs, -1 for each axis of ``mirror`` that this cloud flips, or None without mirroring."""
+        if not self.mirror:
+            return None
+        signs = np.ones(3)
+        flips = torch.rand(len(self.mirror), generator=generator, dtype=torch.float64).tolist()
+        for axis, draw in zip(self.mirror, flips):
+            if draw < 0.5:
+                signs[axis] = -1.0
+        return signs
 
     def _drop_points(self, array: np.ndarray, generator) -> None:
         """Replace each point by the first with probability ``r ~ U[0, point_dropout]`` (in place)."""

@@ -1,7 +1,7 @@
 """``Augmentation`` applied to a whole ``(B, N, C)`` batch at once, in torch ops on the batch's device.
 
 The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: the point
-dropout ratio, one uniform angle about z, one uniform scale factor or one per axis, one uniform shift
+dropout ratio, a sign per mirrored axis, one uniform angle about z, one uniform scale factor or one per axis, one uniform shift
 vector, clipped Gaussian jitter per coordinate; normals turned by the inverse transpose of the linear
 map and renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud,
 so a GPU step needs no per-sample host work. Not the same numbers as the CPU pipeline (other draws),
@@ -46,8 +46,20 @@ def scale_factors(augment: Augmentation, first: torch.Tensor,
     return low + (high - low) * draws
 
 
+def mirror_signs(augment: Augmentation, batch: int, device: torch.device, dtype: torch.dtype,
+                 generator: torch.Generator | None) -> torch.Tensor | None:
+    """``(B, 3)`` signs, -1 where a cloud flips one of ``augment.mirror``'s axes (probability 1/2 each),
+    or None without mirroring."""
+    if not augment.mirror:
+        return None
+    signs = torch.ones(batch, 3, device=device, dtype=dtype)
+    flips = torch.rand(batch, len(augment.mirror), generator=generator, device=device, dtype=dtype) < 0.5
+    signs[:, list(augment.mirror)] = torch.where(flips, -1.0, 1.0).to(dtype)
+    return signs
+
+
 def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Drop points, rotate, scale, shift and jitter ``(B, N, 3|6)`` ``points`` (a new tensor); no shuffle.
+    """Drop points, mirror, rotate, scale, shift and jitter ``(B, N, 3|6)`` ``points`` (a new tensor); no shuffle.
 
     For batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
     """
@@ -59,6 +71,10 @@ def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.
     rotation = rotations_about_z(2.0 * math.pi * uniforms[:, 0]) if augment.rotate else None
     if rotation is not None:
         linear = rotation
+    signs = mirror_signs(augment, batch, points.device, points.dtype, generator)  # (B, 3)
+    if signs is not None:
+        linear = linear * signs.unsqueeze(1)  # R F, F = diag(signs)
+    orthogonal = rotation if signs is None else linear
     scale = scale_factors(augment, uniforms[:, 1], generator)  # (B, 3)
     if scale is not None:
         linear = scale.unsqueeze(2) * linear  # M = S R
@@ -70,12 +86,13 @@ def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.
         xyz = xyz + (noise * augment.jitter_sigma).clamp_(-augment.jitter_clip, augment.jitter_clip)
     if channels == 3:
         return xyz
-    return torch.cat([xyz, turn_normals(points[..., 3:6], rotation, scale if augment.anisotropic else None),
+    return torch.cat([xyz, turn_normals(points[..., 3:6], orthogonal, scale if augment.anisotropic else None),
                       points[..., 6:]], dim=2)
 
 
 def turn_normals(normals: torch.Tensor, rotation: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
-    """``(B, N, 3)`` normals under the points' map ``M = S R``: ``M^-T n = S^-1 R n``, renormalised.
+    """``(B, N, 3)`` normals under the points' map ``M = S R`` (``R`` orthogonal: a rotation, a mirror or
+    both, ``(B, 3, 3)``): ``M^-T n = S^-1 R n``, renormalised.
 
     ``scale`` (``(B, 3)``) only when it differs per axis: a uniform factor leaves unit normals as they are.
     """

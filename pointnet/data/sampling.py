@@ -40,6 +40,11 @@ def source_axis(axis: int, up_axis: str) -> str:
     return "xyz"[int(np.argmax(np.abs(_TO_Z[up_axis][axis])))]
 
 
+def z_up_axes(names: str, up_axis: str) -> tuple[int, ...]:
+    """The axes (0..2) of a cloud turned z up that the source axes ``names`` (e.g. ``"xz"``) became."""
+    return tuple(next(axis for axis in range(3) if source_axis(axis, up_axis) == name) for name in names)
+
+
 def check_up_axis(up_axis: str) -> str:
     """Return ``up_axis`` if it is one of :data:`UP_AXES`, else raise ``ValueError`` listing them."""
     if up_axis not in UP_AXES:
