@@ -158,7 +158,8 @@ def test_broken_files_are_reported_and_skipped_and_an_empty_class_is_an_error(tm
         (root / "good" / split / "broken.off").write_text("OFF\n3 1 0\n0 0 0\n")
         (root / "bad" / split).mkdir(parents=True)
         (root / "bad" / split / "broken.npy").write_bytes(b"not numpy")
-    with pytest.raises(DatasetError, match=r"no readable shape in .*bad"):
+    with pytest.raises(DatasetError, match=r"no readable shape of the train split in .*bad: every one of its 1 "
+                                           r"file\(s\) was skipped \(train/broken.npy: "):
         load(root)
     (root / "bad" / "train" / "broken.npy").unlink()
     with pytest.raises(DatasetError, match=r"bad.train has no usable files"):
@@ -226,3 +227,32 @@ def test_any_bytes_give_points_or_a_mesh_error(tmp_path, suffix, rows, cut, nois
     else:
         assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] in (3, 6)
         assert len(points) and np.isfinite(points).all()
+
+
+def test_files_in_subfolders_count_and_hidden_underscore_and_linked_folders_do_not(tmp_path):
+    root = tmp_path / "set"
+    chair, lamp = root / "chair" / "train", root / "lamp" / "train"
+    for folder in (chair / "ikea" / "deep", chair / ".hidden", chair / "_drafts", lamp / "m1" / "models"):
+        folder.mkdir(parents=True)
+    for path in (chair / "a.npy", chair / "ikea" / "b.npy", chair / ".hidden" / "c.npy", chair / "_drafts" / "d.npy"):
+        np.save(path, POINTS)
+    trimesh.creation.box().export(chair / "ikea" / "deep" / "e.obj")
+    trimesh.creation.box().export(lamp / "m1" / "models" / "model_normalized.obj")  # ShapeNet's layout
+    (lamp / "m1" / "models" / "model_normalized.mtl").write_text("newmtl a\n")  # no known suffix: not a file to read
+    (chair / "loop").symlink_to(chair, target_is_directory=True)  # a folder link is not entered
+    train = load(root)
+    assert train.files == ["chair/train/a.npy", "chair/train/ikea/b.npy", "chair/train/ikea/deep/e.obj",
+                           "lamp/train/m1/models/model_normalized.obj"]
+    assert not train.skipped
+
+
+def test_subfolder_files_join_the_hashed_split_under_their_own_paths(tmp_path):
+    root = tmp_path / "set"
+    for i in range(12):
+        folder = root / "bowl" / f"model{i}"
+        folder.mkdir(parents=True)
+        np.save(folder / "points.npy", POINTS * (1 + i))
+    train, test = load(root), load(root, "test", classes=["bowl"])
+    keys = [f"bowl/model{i}/points.npy" for i in range(12)]
+    expected = [key for key, side in zip(keys, split_of(keys, 0.2, 0)) if side == "test"]
+    assert sorted(test.files) == sorted(expected) and sorted(train.files + test.files) == sorted(keys)

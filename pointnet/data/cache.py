@@ -220,16 +220,27 @@ def _prepare_one(prepare: Prepare, source: Source) -> tuple[np.ndarray | None, s
         return None, error.reason
 
 
-def require_readable(point_set: PointSet, folders: dict[str, Path], where: str) -> None:
-    """Fail unless every class kept at least one shape; ``folders`` maps class -> folder to name."""
+def require_readable(point_set: PointSet, folders: dict[str, Path], where: str, split: str = "") -> None:
+    """Fail unless every class kept at least one shape; ``folders`` maps class -> folder to name.
+
+    The error names each empty class's folder, the ``split`` and up to three of its skipped files with
+    their reasons; ``where`` is the full list of skipped files.
+    """
+    side = f" of the {split} split" if split else ""
     if len(point_set) == 0:
         raise DatasetError(
-            f"no readable shape in {where}: all {len(point_set.skipped)} files were skipped"
+            f"no readable shape in {where}: all {len(point_set.skipped)} files{side} were skipped"
             + "".join(f"\n  {path}: {reason}" for path, reason in point_set.skipped[:10])
         )
     empty = [name for name, count in point_set.class_counts().items() if count == 0]
     if empty:
-        raise DatasetError(
-            "no readable shape in " + ", ".join(str(folders[name]) for name in empty)
-            + f" (every file there was skipped; see {where})"
-        )
+        raise DatasetError("no readable shape" + side + " in " + "; ".join(
+            _skipped_in(point_set.skipped, folders[name]) for name in empty) + f" (the full list: {where})")
+
+
+def _skipped_in(skipped: list[tuple[str, str]], folder: Path) -> str:
+    """``folder`` and up to three of the files skipped there, with their reasons."""
+    own = [(path, reason) for path, reason in skipped if Path(path).is_relative_to(folder)]
+    shown = ", ".join(f"{Path(path).relative_to(folder).as_posix()}: {reason}" for path, reason in own[:3])
+    more = f", and {len(own) - 3} more" if len(own) > 3 else ""
+    return f"{folder}: every one of its {len(own)} file(s) was skipped ({shown}{more})"

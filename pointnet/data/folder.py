@@ -1,5 +1,9 @@
 """A user's own data set: ``<root>/<class>/*`` files, or ``<root>/<class>/{train,test}/*``.
 
+Files in subfolders count too, keyed by their path (``chair/ikea/a.obj``), so layouts with a folder
+per model (ShapeNet's ``<synset>/<model>/models/model_normalized.obj``) work as they are; hidden and
+``_``-prefixed folders are skipped, and symlinked folders are not followed (no loops).
+
 Each class folder may mix mesh files (OFF through the strict reader, OBJ/PLY/STL/GLB/GLTF through
 trimesh) and point files (:mod:`pointnet.data.point_files`). A class with ``train``/``test`` folders
 uses them as its split. A class without them is split by :func:`split_of`: a file is a test file when
@@ -49,9 +53,17 @@ def split_of(keys: Sequence[str], test_fraction: float, split_seed: int) -> list
 
 
 def usable_files(folder: Path) -> list[str]:
-    """Names of the files in ``folder`` with a known suffix, sorted; hidden files are ignored."""
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_file() and not entry.name.startswith(".")
-                  and Path(entry.name).suffix.lower() in FOLDER_SUFFIXES)
+    """``folder``-relative POSIX paths of the files with a known suffix in it and its subfolders, sorted.
+
+    Hidden files, and hidden or ``_``-prefixed folders, are ignored; symlinked folders are not entered.
+    """
+    found = []
+    for top, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith((".", "_"))]
+        relative = Path(top).relative_to(folder)
+        found += [(relative / name).as_posix() for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in FOLDER_SUFFIXES]
+    return sorted(found)
 
 
 def has_split_folders(class_folder: Path) -> bool:

@@ -87,7 +87,7 @@ def load_split(
                        cache_name(fmt, split, {**params, "classes": names}))
     point_set = cached_point_set(cache, sources, prepare, params, names, workers=workers,
                                  progress=progress, name=f"{fmt}:{root}/{split}")
-    require_readable(point_set, folders, str(cache.skipped_path))
+    require_readable(point_set, folders, str(cache.skipped_path), split)
     return point_set
 
 
