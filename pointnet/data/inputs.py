@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pointnet.data.errors import MeshError
-from pointnet.data.folder import FOLDER_SUFFIXES, is_point_file
+from pointnet.data.folder import FOLDER_SUFFIXES, is_point_file, usable_files
 from pointnet.data.meshes import checked_mesh
 from pointnet.data.point_files import read_point_file, unit_normals
 from pointnet.data.sampling import check_up_axis, mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
@@ -111,15 +111,14 @@ def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Files named by ``patterns``: a file as is, a folder as its input files (recursively, sorted; hidden
-    files and folders and macOS's ``__MACOSX`` resource forks left out, as data sets leave them out), a glob
-    (``*``, ``?``, ``[``) as its matches. A name that matches nothing is kept, so reading it reports the
-    missing file in its own record."""
+    """Files named by ``patterns``: a file as is, a folder as the files a data set's class folder would hold
+    (``folder.usable_files``: recursively, sorted, known suffixes; hidden files, hidden and ``_``-prefixed
+    folders such as macOS's ``__MACOSX`` left out), a glob (``*``, ``?``, ``[``) as its matches. A name that
+    matches nothing is kept, so reading it reports the missing file in its own record."""
     found: list[Path] = []
     for pattern in patterns:
         if Path(pattern).is_dir():
-            found += sorted(p for p in Path(pattern).rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES
-                            and not _hidden(p.relative_to(pattern)))
+            found += [Path(pattern) / relative for relative in usable_files(Path(pattern))]
         elif glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
             found += [p for p in matches if p.is_file()] or [Path(pattern)]
@@ -127,6 +126,3 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
             found.append(Path(pattern))
     return found
 
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
