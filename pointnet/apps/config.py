@@ -56,7 +56,6 @@ class AugmentConfig:
     mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
 
 
-
 @dataclass
 class SyntheticConfig:
     seed: int = 0

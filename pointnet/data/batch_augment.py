@@ -1,9 +1,9 @@
 """``Augmentation`` applied to a whole ``(B, N, C)`` batch at once, in torch ops on the batch's device.
 
 The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: the point
-dropout ratio, a sign per mirrored axis, one uniform angle about z, one uniform scale factor or one per axis, one uniform shift
-vector, clipped Gaussian jitter per coordinate; normals turned by the inverse transpose of the linear
-map and renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud,
+dropout ratio, a sign per mirrored axis, one uniform angle about z, one uniform scale factor or one
+per axis, one uniform shift vector, clipped Gaussian jitter per coordinate; normals turned by the
+inverse transpose of the linear map and renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud,
 so a GPU step needs no per-sample host work. Not the same numbers as the CPU pipeline (other draws),
 the same law: ``tests/test_device_batches.py`` compares the two.
 """
@@ -77,7 +77,7 @@ def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.
     orthogonal = rotation if signs is None else linear
     scale = scale_factors(augment, uniforms[:, 1], generator)  # (B, 3)
     if scale is not None:
-        linear = scale.unsqueeze(2) * linear  # M = S R
+        linear = scale.unsqueeze(2) * linear  # M = S R F
     xyz = torch.bmm(points[..., :3], linear.transpose(1, 2))  # (B, N, 3)
     if augment.shift > 0:
         xyz = xyz + (augment.shift * (2.0 * uniforms[:, 2:] - 1.0)).unsqueeze(1)

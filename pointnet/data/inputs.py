@@ -125,4 +125,3 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
         else:
             found.append(Path(pattern))
     return found
-
