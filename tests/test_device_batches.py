@@ -132,7 +132,7 @@ def skewed_cloud(points: int = 64) -> np.ndarray:
 
 
 def skews(points: torch.Tensor) -> dict[str, np.ndarray]:
-    """Per cloud and horizontal axis, the third moment's sign: -1 where that axis came out mirrored."""
+    """Per cloud and axis, the sign of the third central moment: it flips where that axis came out mirrored."""
     x = points.double().numpy()
     centred = x - x.mean(axis=1, keepdims=True)
     third = (centred**3).mean(axis=1)  # (K, 3)
