@@ -3,9 +3,10 @@
 The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: the point
 dropout ratio, a sign per mirrored axis, one uniform angle about z, one uniform scale factor or one
 per axis, one uniform shift vector, clipped Gaussian jitter per coordinate; normals turned by the
-inverse transpose of the linear map and renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud,
-so a GPU step needs no per-sample host work. Not the same numbers as the CPU pipeline (other draws),
-the same law: ``tests/test_device_batches.py`` compares the two.
+inverse transpose of the linear map and renormalised), drawn from one ``torch.Generator`` for the
+whole batch instead of one per cloud, so a GPU step needs no per-sample host work. Not the same
+numbers as the CPU pipeline (other draws), the same law: ``tests/test_device_batches.py`` compares
+the two.
 """
 from __future__ import annotations
 

@@ -77,15 +77,17 @@ def class_files(root: Path, name: str, split: str, test_fraction: float, split_s
         raise DatasetError(f"class folder {class_folder} does not exist (class {name!r})")
     if has_split_folders(class_folder):
         folder = class_split_folder(root, name, split)
-        keys = [f"{name}/{split}/{file}" for file in usable_files(folder)]
+        files = usable_files(folder)
+        keys = [f"{name}/{split}/{file}" for file in files]
     else:
         folder = class_folder
-        every = [f"{name}/{file}" for file in usable_files(folder)]
+        files = usable_files(folder)
+        every = [f"{name}/{file}" for file in files]
         keys = [key for key, side in zip(every, split_of(every, test_fraction, split_seed)) if side == split]
         if every and not keys:
             raise DatasetError(f"class folder {folder} has {len(every)} file(s), none in the {split} split "
                                f"(data.test_fraction={test_fraction}); add files or give it {split}/ folders")
-    if not keys and not usable_files(folder):
+    if not files:
         raise DatasetError(f"class folder {folder} has no usable files ({', '.join(FOLDER_SUFFIXES)})")
     return keys
 
