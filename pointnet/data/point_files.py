@@ -10,6 +10,9 @@ Formats (by suffix, lower case):
 - ``.ply`` without faces (a vertex-only cloud), ASCII or binary (as Open3D, PCL and trimesh write it); its
   ``nx ny nz`` vertex properties, when present, are the normals. A PLY *with* faces is a mesh:
   :func:`ply_has_faces` tells them apart from the header alone, and :func:`read_point_file` refuses it.
+- ``.pcd`` (PCL's format, as PCL, ROS and Open3D write it): ``DATA ascii``, ``binary`` or
+  ``binary_compressed``; ``x y z`` and, when present, ``normal_x normal_y normal_z``, other fields ignored.
+  Points with NaN or inf (an organised scan's holes) are dropped; see :mod:`pointnet.data.pcd`.
 
 Every problem raises :class:`MeshError` (the data layer's one contract for a bad source file), so a
 data set preparation reports and skips the file and a caller such as predict can print why. Values
@@ -23,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from pointnet.data.errors import MeshError, mesh_errors
+from pointnet.data.pcd import read_pcd
 
-POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv", ".ply")
+POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv", ".ply", ".pcd")
 """Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""
 
 TEXT_SUFFIXES: tuple[str, ...] = (".xyz", ".txt", ".pts", ".csv")
@@ -125,7 +129,7 @@ def _read_ply(path: Path) -> np.ndarray:
     return xyz
 
 
-_READERS = {".npy": _read_npy, ".npz": _read_npz, ".ply": _read_ply,
+_READERS = {".npy": _read_npy, ".npz": _read_npz, ".ply": _read_ply, ".pcd": read_pcd,
             **{suffix: _read_text for suffix in TEXT_SUFFIXES}}
 
 
