@@ -23,7 +23,9 @@ import pytest
 from pointnet.data.inputs import Preprocessing, load_points
 from pointnet.data import MeshError
 from pointnet.data.meshes import read_mesh
+from pointnet.data.point_files import read_point_file
 from tests.faults.conftest import fuzz_budget_s
+from tests.pcd_files import ENCODINGS, write_pcd
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -151,7 +153,17 @@ def point_seeds(workdir: Path) -> list[Path]:
     np.save(workdir / "seed.npy", points.astype(np.float32))
     np.savetxt(workdir / "seed.xyz", points)
     np.savetxt(workdir / "seed.csv", np.hstack([points, points]), delimiter=",")
-    return [workdir / "seed.npy", workdir / "seed.xyz", workdir / "seed.csv"]
+    return [workdir / "seed.npy", workdir / "seed.xyz", workdir / "seed.csv", *pcd_seeds(workdir, points)]
+
+
+def pcd_seeds(workdir: Path, points: np.ndarray) -> list[Path]:
+    """One PCD per encoding (written by pypcd4): normals, an extra field between them, a NaN hole."""
+    cloud = np.hstack([points, points / np.linalg.norm(points, axis=1, keepdims=True)]).astype(np.float32)
+    cloud[5, 0] = np.nan
+    x, y, z, nx, ny, nz = cloud.T
+    columns = {"x": x, "y": y, "z": z, "intensity": np.ones(len(cloud), np.uint16), "normal_x": nx, "normal_y": ny,
+               "normal_z": nz}
+    return [write_pcd(workdir / f"seed_{encoding}.pcd", columns, encoding) for encoding in ENCODINGS]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -160,6 +172,16 @@ def test_point_file_fuzzing_only_ever_raises_value_error(tmp_path, fault_log):
     report = fuzz(lambda p: load_points(p, Preprocessing(32, "z")), ValueError, seeds, tmp_path, fuzz_budget_s(2.0),
                   random.Random(1))
     fault_log("point_file_fuzz", survived=not report["escaped"] and not report["hung"], cases=report["cases"],
+              seconds=report["seconds"], slowest_s=report["slowest_s"])
+    assert report["cases"] > 0 and not report["escaped"] and not report["hung"], report
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_pcd_fuzzing_only_ever_raises_mesh_error(tmp_path, fault_log):
+    """The PCD reader parses headers, offsets and LZF streams itself: its only error is ``MeshError``."""
+    seeds = pcd_seeds(tmp_path, np.random.default_rng(2).normal(size=(64, 3)))
+    report = fuzz(read_point_file, MeshError, seeds, tmp_path, fuzz_budget_s(2.0), random.Random(2))
+    fault_log("pcd_fuzz", survived=not report["escaped"] and not report["hung"], cases=report["cases"],
               seconds=report["seconds"], slowest_s=report["slowest_s"])
     assert report["cases"] > 0 and not report["escaped"] and not report["hung"], report
 
@@ -173,6 +195,10 @@ BILLIONS = {
                          b"property float y\nproperty float z\nelement face 1000000000\n"
                          b"property list uchar int vertex_indices\nend_header\n" + bytes(36),
     "claims.stl": b"x" * 80 + (4_000_000_000).to_bytes(4, "little") + bytes(50),
+    "claims_binary.pcd": b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nPOINTS 3000000000\nDATA binary\n" + bytes(36),
+    # 357913941 points of 12 bytes: the largest claim the uint32 size field can hold, from 12 LZF bytes
+    "claims_compressed.pcd": b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nPOINTS 357913941\nDATA binary_compressed\n"
+                             + (12).to_bytes(4, "little") + (357913941 * 12).to_bytes(4, "little") + bytes(12),
 }
 # Run in a child whose address space is capped at 1 GiB above what it holds after its imports: a
 # reader that tried to allocate the claimed size would die or raise MemoryError, not swap the machine.
@@ -187,7 +213,7 @@ resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
 for name in sys.argv[1:]:
     path, before = Path(name), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        load_points(path, Preprocessing(32, "z")) if path.suffix == ".npy" else read_mesh(path)
+        load_points(path, Preprocessing(32, "z")) if path.suffix in (".npy", ".pcd") else read_mesh(path)
         outcome = "read"
     except ValueError as error:
         outcome = type(error).__name__
