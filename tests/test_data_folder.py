@@ -14,6 +14,7 @@ from pointnet.data import DatasetError, MeshError, load_split
 from pointnet.data.folder import split_of, split_score
 from pointnet.data.point_files import read_point_file
 from tests.helpers import compose
+from tests.pcd_files import write_pcd, xyz_columns
 
 POINTS = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
 NORMALS = POINTS / np.linalg.norm(POINTS, axis=1, keepdims=True)
@@ -30,7 +31,7 @@ def ply_cloud(path: Path, cloud: np.ndarray) -> Path:
 
 
 def write_every_format(folder: Path, tall_axis: int = 2) -> list[str]:
-    """One file per supported format in ``folder``: five meshes (a box tall along ``tall_axis``), six clouds."""
+    """One file per supported format in ``folder``: five meshes (a box tall along ``tall_axis``), seven clouds."""
     folder.mkdir(parents=True, exist_ok=True)
     extents = [1.0, 1.5, 1.5]
     extents[tall_axis] = 4.0
@@ -43,6 +44,7 @@ def write_every_format(folder: Path, tall_axis: int = 2) -> list[str]:
     np.savetxt(folder / "cloud6.txt", CLOUD6, delimiter=",")
     np.savetxt(folder / "cloud.pts", np.concatenate([POINTS, np.ones((40, 1))], axis=1))  # x y z intensity
     ply_cloud(folder / "cloud6.ply", CLOUD6)
+    write_pcd(folder / "cloud6.pcd", xyz_columns(CLOUD6), "binary_compressed")
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -53,7 +55,7 @@ def load(root, split="train", **kwargs):
 def test_read_point_file_reads_every_point_format_exactly(tmp_path):
     names = write_every_format(tmp_path)
     expected = {"cloud.npy": POINTS, "cloud6.npz": CLOUD6, "cloud.xyz": POINTS, "cloud6.txt": CLOUD6,
-                "cloud.pts": POINTS, "cloud6.ply": CLOUD6}
+                "cloud.pts": POINTS, "cloud6.ply": CLOUD6, "cloud6.pcd": CLOUD6}
     assert set(expected) <= set(names)
     for name, values in expected.items():
         got = read_point_file(tmp_path / name)
