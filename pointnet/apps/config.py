@@ -15,6 +15,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from pointnet.data import FORMATS
+from pointnet.data.corruptions import parse_corruptions
 from pointnet.data.formats import SUBSETS
 from pointnet.data.sampling import UP_AXES
 from pointnet.apps.launch import register_resolvers
@@ -91,6 +92,8 @@ class EvalConfig:
     votes: int = 1
     top_k: int = 3
     critical_points: int = 0
+    corruptions: str = ""  # ModelNet-C's kinds at severities 1..5: "all" or a comma list (pointnet.data.corruptions)
+    corruption_seed: int = 0  # the same corrupted clouds for every checkpoint, as ModelNet-C's fixed files
 
 
 @dataclass
@@ -195,6 +198,11 @@ def validate_eval(ev: Any) -> None:
     _check(ev.top_k >= 1, "eval.top_k", f"must be >= 1, got {ev.top_k}")
     _check(ev.critical_points >= 0, "eval.critical_points", f"must be >= 0, got {ev.critical_points}")
     _check_choice(ev.split, "eval.split", ("train", "test"))
+    try:
+        parse_corruptions(ev.corruptions)
+    except ValueError as exc:
+        raise ConfigError("eval.corruptions", str(exc)) from None
+    _check(0 <= ev.corruption_seed < 2**64, "eval.corruption_seed", f"must be in [0, 2**64), got {ev.corruption_seed}")
 
 
 def validate_train(cfg: Any) -> None:

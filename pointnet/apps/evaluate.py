@@ -1,8 +1,9 @@
 """``pointnet-eval checkpoint=PATH``: accuracy over every test shape, per-class table, confusion image.
 
-Optional rotation voting (``eval.votes=V``: logits averaged over V rotations about the up axis) and
-critical-point images (``eval.critical_points=K``). Any checkpoint evaluates under any variant:
-``pointnet-eval checkpoint=... model/shared_mlp=loop``.
+Optional rotation voting (``eval.votes=V``: logits averaged over V rotations about the up axis),
+critical-point images (``eval.critical_points=K``) and accuracy under ModelNet-C's corruptions
+(``eval.corruptions=all``: ``corruptions.{md,json,png}``, TensorBoard ``corruption/*``, a model card line).
+Any checkpoint evaluates under any variant: ``pointnet-eval checkpoint=... model/shared_mlp=loop``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before tor
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import hydra
@@ -25,19 +27,28 @@ from pointnet.training.batching import make_loader
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
 from pointnet.reporting.model_card import refresh_model_card, results
-from pointnet.apps.config import register_configs, validate_data
+from pointnet.apps.config import ConfigError, register_configs, validate_data
+from pointnet.reporting.corruptions import (card_facts, corruption_figure, corruption_markdown, corruption_scalars,
+                                            corruption_summary)
 from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
 from pointnet.data import PointCloudDataset
+from pointnet.data.corruptions import parse_corruptions
 from pointnet.training.evaluation import evaluate
 from pointnet.training.metrics import ConfusionMatrix
+from pointnet.training.robustness import corruption_confusions
 
 log = logging.getLogger(__name__)
 register_configs()
 
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None) -> dict:
-    """Evaluate ``cfg.checkpoint`` on ``cfg.eval.split``; writes figures and ``eval.json`` to ``out_dir``."""
+    """Evaluate ``cfg.checkpoint`` on ``cfg.eval.split`` (and ``eval.corruptions``); writes figures, ``eval.json``
+    (and ``corruptions.*``) to ``out_dir``."""
     model, state, data = open_checkpoint(cfg, overrides)
+    kinds = parse_corruptions(cfg.eval.corruptions)
+    if kinds and model.in_channels != 3:
+        raise ConfigError("eval.corruptions", "ModelNet-C's corruptions act on xyz clouds and this checkpoint's "
+                          "model reads normals (6 channels); evaluate it without eval.corruptions")
     validate_data(data)
     train_set, test_set = prepare_data(data)
     point_set = test_set if cfg.eval.split == "test" else train_set
@@ -56,17 +67,39 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
               "votes": cfg.eval.votes, "shapes": cm.total, "acc": cm.accuracy,
               "mean_class_acc": cm.mean_class_accuracy, "confusion": cm.matrix.tolist(),
               "classes": point_set.classes}
+    summary = evaluate_corruptions(cfg, model, dataset, kinds, out_dir) if kinds else None
+    if summary is not None:
+        result["corruptions"] = summary
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2))
-    refresh_model_card(Path(cfg.checkpoint).parent, state, model, {
-        **results(cm, point_set.classes, out_dir / "confusion.png", Path(cfg.checkpoint).parent),
-        "checkpoint": str(cfg.checkpoint), "split": cfg.eval.split, "votes": cfg.eval.votes})
+    run_dir = Path(cfg.checkpoint).parent
+    card = {**results(cm, point_set.classes, out_dir / "confusion.png", run_dir),
+            "checkpoint": str(cfg.checkpoint), "split": cfg.eval.split, "votes": cfg.eval.votes}
+    if summary is not None:
+        card["corruptions"] = card_facts(summary, os.path.relpath(out_dir / "corruptions.md", run_dir))
+    refresh_model_card(run_dir, state, model, card)
     log.info("%s on %s (%d shapes, %d vote(s)): accuracy %.4f, mean class accuracy %.4f\n%s",
              model.shared_mlp, cfg.eval.split, cm.total, cfg.eval.votes, cm.accuracy, cm.mean_class_accuracy,
              cm.table(point_set.classes))
-    write_board(cfg, cm, point_set.classes, state)
+    write_board(cfg, cm, point_set.classes, state, summary)
     if cfg.eval.critical_points:
         export_critical_points(model, dataset, point_set.classes, cfg.eval.critical_points, out_dir)
     return result
+
+
+def evaluate_corruptions(cfg: DictConfig, model, dataset: PointCloudDataset, kinds: tuple[str, ...],
+                         out_dir: Path) -> dict:
+    """Accuracy under ``kinds`` at severities 1..5 (one pass, no voting), as ``corruptions.{json,md,png}``."""
+    clean, corrupted = corruption_confusions(model, dataset, kinds, seed=cfg.eval.corruption_seed,
+                                             device=next(model.parameters()).device, batch_size=cfg.eval.batch_size)
+    summary = corruption_summary(clean, corrupted, cfg.eval.corruption_seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "corruptions.json").write_text(json.dumps(summary, indent=2))
+    table = corruption_markdown(summary)
+    (out_dir / "corruptions.md").write_text(table)
+    save_figure(corruption_figure(summary), out_dir / "corruptions.png")
+    log.info("under corruption: mean accuracy %.4f (clean %.4f, drop %.4f)\n%s", summary["mean_acc"],
+             summary["clean_acc"], summary["mean_drop"], table)
+    return summary
 
 
 def eval_run_dir(checkpoint: Path, split: str, votes: int) -> Path:
@@ -76,8 +109,10 @@ def eval_run_dir(checkpoint: Path, split: str, votes: int) -> Path:
     return checkpoint.parent / "tensorboard" / name
 
 
-def write_board(cfg: DictConfig, cm: ConfusionMatrix, classes: list[str], state: dict) -> None:
-    """Accuracy, per-class accuracy and the confusion matrix at the checkpoint's step, in its eval run."""
+def write_board(cfg: DictConfig, cm: ConfusionMatrix, classes: list[str], state: dict,
+                corruptions: dict | None = None) -> None:
+    """Accuracy, per-class accuracy and the confusion matrix at the checkpoint's step, in its eval run; with
+    ``corruptions`` (``corruption_summary``) the ``corruption/*`` scalars, table and figure too."""
     checkpoint = Path(cfg.checkpoint)
     progress = state.get("progress", {})
     step, epoch = int(progress.get("global_step", 0)), progress.get("epoch")
@@ -91,6 +126,10 @@ def write_board(cfg: DictConfig, cm: ConfusionMatrix, classes: list[str], state:
     board.class_accuracy("eval", cm, classes, step)
     title = confusion_title(f"{cfg.eval.split} ({checkpoint.name}, {cfg.eval.votes} vote(s))", cm.accuracy, epoch)
     board.confusion("eval/confusion_matrix", cm.matrix, classes, title, step)
+    if corruptions is not None:
+        board.scalars(corruption_scalars(corruptions), step)
+        board.text("corruption/table", corruption_markdown(corruptions), step)
+        board.writer.add_figure("corruption/accuracy_vs_severity", corruption_figure(corruptions), step)
     board.close()
 
 

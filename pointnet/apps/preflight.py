@@ -20,7 +20,7 @@ from pointnet.errors import ConfigError
 APP_KEYS: dict[str, tuple[str, ...]] = {
     "train": ("model", "data", "optimizer", "scheduler", "train", "seed", "resume", "eval.batch_size"),
     "eval": ("model", "data", "checkpoint", "train.threads", "train.device", "eval.split", "eval.batch_size",
-             "eval.votes", "eval.critical_points"),
+             "eval.votes", "eval.critical_points", "eval.corruptions", "eval.corruption_seed"),
     "predict": ("model", "data.num_points", "data.up_axis", "data.normals", "checkpoint", "files", "seed",
                 "train.threads", "train.device", "eval.votes", "eval.top_k", "predict"),
     "prepare": ("data",),

@@ -59,7 +59,16 @@ def evaluation_section(facts: dict[str, Any]) -> list[str]:
         return []
     votes = f"rotation voting over {ev['votes']} rotations about the up axis" if ev["votes"] > 1 else "no voting"
     return results_section(f"Latest evaluation ({ev['split']} split)", ev,
-                           [f"- checkpoint `{ev['checkpoint']}`, {votes}"])
+                           [f"- checkpoint `{ev['checkpoint']}`, {votes}", *corruption_line(ev.get("corruptions"))])
+
+
+def corruption_line(c: dict[str, Any] | None) -> list[str]:
+    """The summary of ``eval.corruptions`` (ModelNet-C's kinds, severities 1..5), if it was evaluated."""
+    if not c:
+        return []
+    return [f"- under corruption ({len(c['kinds'])} ModelNet-C kind(s) x 5 severities, corruption seed {c['seed']}, "
+            f"one pass): mean accuracy **{_percent(c['mean_acc'])}**, {100 * c['mean_drop']:.1f} points below "
+            f"clean {_percent(c['clean_acc'])}; table: [{c['table']}]({c['table']})"]
 
 
 def training_section(facts: dict[str, Any]) -> list[str]:
