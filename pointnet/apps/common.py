@@ -90,7 +90,8 @@ def augmentation(d: DictConfig) -> Augmentation:
     return Augmentation(rotate=a.rotate, jitter_sigma=a.jitter_sigma, jitter_clip=a.jitter_clip,
                         scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle,
                         anisotropic=a.anisotropic, point_dropout=a.point_dropout,
-                        mirror=z_up_axes(a.mirror, d.up_axis))
+                        mirror=z_up_axes(a.mirror, d.up_axis), local_dropout=a.local_dropout,
+                        noise_points=a.noise_points)
 
 
 def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointSet]:

@@ -54,6 +54,9 @@ class AugmentConfig:
     shuffle: bool = True
     anisotropic: bool = False
     point_dropout: float = 0.0
+    # robustness to missing parts and outliers (ModelNet-C's drop_local, add_global; see configs/experiment/robust.yaml)
+    local_dropout: float = 0.0  # max share of a cloud's points, the nearest to a random point, dropped (0: off)
+    noise_points: float = 0.0  # max share of a cloud's points replaced by uniform noise in its bounding box (0: off)
     mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
 
 
@@ -172,8 +175,9 @@ def validate_data(data: Any) -> None:
            f"no data set folder at {Path(data.root).resolve()} (see data/README.md to get one)")
     _check(data.augment.scale_low <= data.augment.scale_high, "data.augment.scale_low",
            "must be <= data.augment.scale_high")
-    _check(0 <= data.augment.point_dropout < 1, "data.augment.point_dropout",
-           f"must be in [0, 1), got {data.augment.point_dropout}")
+    for key in ("point_dropout", "local_dropout", "noise_points"):
+        value = data.augment[key]
+        _check(0 <= value < 1, f"data.augment.{key}", f"must be in [0, 1) (0: off), got {value}")
     mirror = str(data.augment.mirror)
     _check(set(mirror) <= set(UP_AXES) and len(set(mirror)) == len(mirror), "data.augment.mirror",
            f"must name distinct axes among {'/'.join(UP_AXES)} (e.g. x or xz; empty turns it off), got {mirror!r}")

@@ -36,6 +36,17 @@ class Augmentation:
             keeps its size); 0 turns it off.
         mirror: axes (0, 1, 2 of the z-up cloud) each negated with probability 1/2 per cloud, before
             the rotation: a reflection, as a horizontal flip is for images; ``()`` turns it off.
+        local_dropout: a missing part: a share ``r ~ U[0, local_dropout]`` per cloud, the ``floor(r N)``
+            points nearest a uniformly random point of the cloud (itself included) replaced by the
+            point farthest from it (the cloud keeps its size); 0 turns it off.
+        noise_points: outliers: a share ``r ~ U[0, noise_points]`` per cloud, each point replaced with
+            probability ``r`` by a point uniform in the cloud's axis-aligned bounding box (and, with
+            normals, a uniformly random unit normal); 0 turns it off.
+
+    Point dropout, local dropout and noise points run in that order, before the linear map, so they
+    work in the cached frame and the noise lies in the cloud's own box. The replaced points of both
+    dropouts are duplicates of kept ones: max-pooling ignores duplicates, as it ignores the dropped
+    points' absence.
 
     The defaults are the usual PointNet recipe. Normals (channels 3..5) are rotated and mirrored with
     the points; under a scale ``S`` (the linear map is ``M = S R F``, ``F`` the mirror's diagonal of
@@ -52,6 +63,8 @@ class Augmentation:
     anisotropic: bool = False
     point_dropout: float = 0.0
     mirror: tuple[int, ...] = ()
+    local_dropout: float = 0.0
+    noise_points: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scale is not None:
@@ -64,8 +77,9 @@ class Augmentation:
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
             object.__setattr__(self, name, value)
-        if not 0 <= float(self.point_dropout) < 1:
-            raise ValueError(f"point_dropout must be in [0, 1), got {self.point_dropout!r}")
+        for name in ("point_dropout", "local_dropout", "noise_points"):
+            if not 0 <= float(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         mirror = tuple(int(axis) for axis in self.mirror)
         if any(axis not in (0, 1, 2) for axis in mirror) or len(set(mirror)) != len(mirror):
             raise ValueError(f"mirror must list distinct axes among 0, 1, 2, got {self.mirror!r}")
@@ -92,7 +106,7 @@ class Augmentation:
     def enabled(self) -> bool:
         """Whether any operation changes a cloud."""
         return bool(self.rotate or self.jitter_sigma > 0 or self.scale or self.shift > 0 or self.shuffle
-                    or self.point_dropout > 0 or self.mirror)
+                    or self.point_dropout > 0 or self.mirror or self.local_dropout > 0 or self.noise_points > 0)
 
     def __call__(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
         """Augment ``(N, 3|6)`` float32 ``points``: :meth:`transform` (in place), then the shuffle.
@@ -105,14 +119,18 @@ class Augmentation:
         return points
 
     def transform(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Drop points, mirror, rotate, scale, shift and jitter ``(N, 3|6)`` float32 ``points`` in place; no shuffle.
+        """Drop or replace points, mirror, rotate, scale, shift, jitter ``(N, 3|6)`` float32 ``points`` (in place).
 
-        For callers whose points are already in uniformly random order (``PointCloudDataset``).
+        No shuffle: for callers whose points are already in uniformly random order (``PointCloudDataset``).
         """
         array = points.numpy() if isinstance(points, torch.Tensor) else points
         angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
         if self.point_dropout > 0:
             self._drop_points(array, generator)
+        if self.local_dropout > 0:
+            drop_local_part(array, self.local_dropout, generator)
+        if self.noise_points > 0:
+            add_noise_points(array, self.noise_points, generator)
         rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else None
         signs = self._mirror_signs(generator)  # (3,) or None
         xyz = array[:, :3]
@@ -165,6 +183,35 @@ class Augmentation:
         np.clip(noise, -self.jitter_clip, self.jitter_clip, out=noise)
         noise += shift
         return noise
+
+
+def drop_local_part(array: np.ndarray, max_share: float, generator: torch.Generator | None) -> None:
+    """Replace the ``floor(r N)`` points of ``(N, C)`` ``array`` nearest a random one by the farthest (in place).
+
+    ``r ~ U[0, max_share]``; with ``max_share < 1`` the farthest point is never among those replaced.
+    """
+    share, where = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
+    count = int(max_share * share * len(array))
+    if count == 0:
+        return
+    centre = array[min(int(where * len(array)), len(array) - 1), :3]
+    distance = ((array[:, :3] - centre) ** 2).sum(axis=1)
+    array[np.argpartition(distance, count - 1)[:count]] = array[int(distance.argmax())]
+
+
+def add_noise_points(array: np.ndarray, max_share: float, generator: torch.Generator | None) -> None:
+    """Replace each point of ``(N, C)`` ``array`` with probability ``r ~ U[0, max_share]`` by a point uniform in
+    the cloud's bounding box (in place); normals (channels 3..5) of those points become random unit vectors."""
+    share = max_share * float(torch.rand(1, generator=generator, dtype=torch.float64))
+    replaced = torch.rand(len(array), generator=generator, dtype=torch.float64).numpy() < share
+    count = int(replaced.sum())
+    if count == 0:
+        return
+    low, high = array[:, :3].min(axis=0), array[:, :3].max(axis=0)
+    array[replaced, :3] = low + (high - low) * torch.rand(count, 3, generator=generator).numpy()
+    if array.shape[1] >= 6:
+        normals = torch.randn(count, 3, generator=generator).numpy()
+        array[replaced, 3:6] = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def transform_normals(normals: np.ndarray, matrix: np.ndarray) -> np.ndarray:

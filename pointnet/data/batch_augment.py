@@ -1,12 +1,12 @@
 """``Augmentation`` applied to a whole ``(B, N, C)`` batch at once, in torch ops on the batch's device.
 
 The same distribution as ``Augmentation.transform`` applied to each cloud (per cloud: the point
-dropout ratio, a sign per mirrored axis, one uniform angle about z, one uniform scale factor or one
-per axis, one uniform shift vector, clipped Gaussian jitter per coordinate; normals turned by the
-inverse transpose of the linear map and renormalised), drawn from one ``torch.Generator`` for the
-whole batch instead of one per cloud, so a GPU step needs no per-sample host work. Not the same
-numbers as the CPU pipeline (other draws), the same law: ``tests/test_device_batches.py`` compares
-the two.
+dropout ratio, the local dropout's share and centre, the noise points' share, a sign per mirrored
+axis, one uniform angle about z, one uniform scale factor or one per axis, one uniform shift vector,
+clipped Gaussian jitter per coordinate; normals turned by the inverse transpose of the linear map and
+renormalised), drawn from one ``torch.Generator`` for the whole batch instead of one per cloud, so a
+GPU step needs no per-sample host work. Not the same numbers as the CPU pipeline (other draws), the
+same law: ``tests/test_device_batches.py`` and ``tests/test_robust_augment.py`` compare the two.
 """
 from __future__ import annotations
 
@@ -31,6 +31,36 @@ def drop_points(points: torch.Tensor, max_ratio: float, generator: torch.Generat
     ratio = max_ratio * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
     dropped = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < ratio
     return torch.where(dropped.unsqueeze(2), points[:, :1], points)
+
+
+def drop_local_parts(points: torch.Tensor, max_share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``Augmentation.local_dropout`` per cloud of ``(B, N, C)`` ``points``: a share ``r ~ U[0, max_share]``, the
+    ``floor(r N)`` points nearest a random point replaced by the point farthest from it (a new tensor)."""
+    batch, count, _ = points.shape
+    draws = torch.rand(batch, 2, generator=generator, device=points.device, dtype=torch.float64)
+    dropped_count = (max_share * draws[:, :1] * count).floor().long()  # (B, 1)
+    centre = (draws[:, 1] * count).long().clamp_(max=count - 1)
+    xyz = points[..., :3]
+    distance = ((xyz - xyz[torch.arange(batch, device=points.device), centre].unsqueeze(1)) ** 2).sum(dim=2)
+    rank = distance.argsort(dim=1).argsort(dim=1)  # (B, N), 0 for the centre
+    farthest = points.gather(1, distance.argmax(dim=1).view(-1, 1, 1).expand(-1, 1, points.shape[2]))
+    return torch.where((rank < dropped_count).unsqueeze(2), farthest, points)
+
+
+def add_noise_points(points: torch.Tensor, max_share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``Augmentation.noise_points`` per cloud of ``(B, N, C)`` ``points``: each point replaced with probability
+    ``r ~ U[0, max_share]`` by one uniform in the cloud's bounding box, a random unit normal with it (a new tensor)."""
+    batch, count, channels = points.shape
+    share = max_share * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
+    replaced = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < share
+    low, high = points[..., :3].amin(dim=1, keepdim=True), points[..., :3].amax(dim=1, keepdim=True)
+    noise = low + (high - low) * torch.rand(batch, count, 3, generator=generator, device=points.device,
+                                            dtype=points.dtype)
+    if channels >= 6:
+        normals = torch.randn(batch, count, 3, generator=generator, device=points.device, dtype=points.dtype)
+        noise = torch.cat([noise, normals / normals.norm(dim=2, keepdim=True).clamp_min(1e-12),
+                           points[..., 6:]], dim=2)
+    return torch.where(replaced.unsqueeze(2), noise, points)
 
 
 def scale_factors(augment: Augmentation, first: torch.Tensor,
@@ -60,14 +90,18 @@ def mirror_signs(augment: Augmentation, batch: int, device: torch.device, dtype:
 
 
 def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Drop points, mirror, rotate, scale, shift and jitter ``(B, N, 3|6)`` ``points`` (a new tensor); no shuffle.
+    """Drop or replace points, mirror, rotate, scale, shift, jitter ``(B, N, 3|6)`` ``points`` (a new tensor).
 
-    For batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
+    No shuffle: for batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
     """
     batch, count, channels = points.shape
     uniforms = torch.rand(batch, 5, generator=generator, device=points.device, dtype=points.dtype)
     if augment.point_dropout > 0:
         points = drop_points(points, augment.point_dropout, generator)
+    if augment.local_dropout > 0:
+        points = drop_local_parts(points, augment.local_dropout, generator)
+    if augment.noise_points > 0:
+        points = add_noise_points(points, augment.noise_points, generator)
     linear = torch.eye(3, device=points.device, dtype=points.dtype).expand(batch, 3, 3)
     rotation = rotations_about_z(2.0 * math.pi * uniforms[:, 0]) if augment.rotate else None
     if rotation is not None:
