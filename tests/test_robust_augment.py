@@ -146,3 +146,12 @@ def test_keys_reach_both_pipelines_from_the_config(tiny_data, monkeypatch):
 def test_bad_values_are_refused_naming_the_key(tiny_data, key, value):
     with pytest.raises(ConfigError, match=f"^data.augment.{key}: "):
         validate(compose(overrides=tiny_overrides(tiny_data, f"data.augment.{key}={value}")))
+
+
+def test_robust_experiment_is_the_paper_recipe_plus_the_robustness_augmentations():
+    paper, robust = compose(overrides=["experiment=paper"]), compose(overrides=["experiment=robust"])
+    assert augmentation(robust.data) == Augmentation(point_dropout=0.875, local_dropout=0.5, noise_points=0.05)
+    for group in ("optimizer", "scheduler", "train", "model"):
+        assert robust[group] == paper[group]
+    assert {k: v for k, v in robust.data.items() if k != "augment"} == \
+           {k: v for k, v in paper.data.items() if k != "augment"}
