@@ -15,7 +15,7 @@ from pointnet.apps.config import ConfigError
 from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset, PointSet
 from pointnet.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt
-from pointnet.reporting.corruptions import corruption_markdown, corruption_summary
+from pointnet.reporting.corruptions import corruption_markdown, corruption_summary, sweep_report
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training import robustness
 from pointnet.training.robustness import corruption_confusions
@@ -138,3 +138,28 @@ def test_a_model_reading_normals_is_refused_naming_the_key(tiny_data, tmp_path, 
     cfg = compose("eval", [f"checkpoint={run / 'last.pt'}", "eval.corruptions=jitter"])
     with pytest.raises(ConfigError, match="^eval.corruptions: .*normals"):
         evaluate_checkpoint(cfg, tmp_path / "eval", overrides=[])
+
+
+def fake_job(sweep: Path, name: str, overrides: list[str], mean_acc: float | None) -> None:
+    """A finished sweep job (overrides, metrics) with, unless ``mean_acc`` is None, its corruption summary."""
+    job = sweep / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (job / "metrics.json").write_text(json.dumps({"test/acc": 0.9}))
+    if mean_acc is not None:
+        (job / "eval_corruptions").mkdir()
+        summary = {"clean_acc": 0.9, "mean_acc": mean_acc, "mean_drop": 0.9 - mean_acc,
+                   "kinds": {"jitter": {"mean_acc": mean_acc}, "rotate": {"mean_acc": 0.5}}}
+        (job / "eval_corruptions" / "corruptions.json").write_text(json.dumps(summary))
+
+
+def test_sweep_report_gives_mean_and_std_over_seeds_per_recipe(tmp_path):
+    for num, (recipe, seed, acc) in enumerate([("paper", 0, 0.6), ("paper", 1, 0.7), ("robust", 0, 0.8),
+                                               ("robust", 1, None)]):
+        fake_job(tmp_path, f"{num}_experiment={recipe},seed={seed}", [f"experiment={recipe}", f"seed={seed}"], acc)
+    text = sweep_report(tmp_path)
+    assert (tmp_path / "robustness.md").read_text() == text
+    assert "| experiment=paper | 2 | 90.0 ± 0.0 | 65.0 ± 7.1 | 25.0 ± 7.1 | 65.0 ± 7.1 | 50.0 ± 0.0 |" in text
+    assert "| experiment=robust | 1 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 80.0 ± 0.0 | 50.0 ± 0.0 |" in text
+    with pytest.raises(FileNotFoundError, match="corruptions.json"):
+        sweep_report(tmp_path, eval_dir="elsewhere")

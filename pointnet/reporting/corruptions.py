@@ -8,12 +8,16 @@ divides each kind's error by DGCNN's, which this project does not have, so it is
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from pointnet.data.corruptions import SEVERITIES
+from pointnet.reporting.summary import read_jobs, recipe_of
 from pointnet.training.metrics import ConfusionMatrix
 
 SOURCE = "ModelNet-C (Ren, Pan, Liu, ICML 2022)"
@@ -86,3 +90,38 @@ def card_facts(summary: Mapping[str, Any], table: str) -> dict[str, Any]:
     """What the model card keeps of a corruption evaluation: the means and where the table is."""
     return {"mean_acc": summary["mean_acc"], "clean_acc": summary["clean_acc"], "mean_drop": summary["mean_drop"],
             "kinds": list(summary["kinds"]), "seed": summary["seed"], "table": table}
+
+
+def _spread(values: Sequence[float]) -> str:
+    """``mean ± std`` in percent (std over runs, ddof 1; 0 for one run)."""
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{100 * float(np.mean(values)):.1f} ± {100 * std:.1f}"
+
+
+def sweep_markdown(groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """One row per recipe from its runs' ``corruption_summary``s: runs, then mean ± std over runs (%) of the
+    clean accuracy, the mean corrupted accuracy, the drop and each kind's mean accuracy."""
+    kinds = list(dict.fromkeys(k for runs in groups.values() for run in runs for k in run["kinds"]))
+    rows = ["| recipe | runs | clean | mean corrupted | drop | " + " | ".join(kinds) + " |",
+            "|---|---:|" + "---:|" * (3 + len(kinds))]
+    for recipe, runs in groups.items():
+        cells = [_spread([run[key] for run in runs]) for key in ("clean_acc", "mean_acc", "mean_drop")]
+        cells += [_spread([run["kinds"][k]["mean_acc"] for run in runs if k in run["kinds"]]) for k in kinds]
+        rows.append(f"| {recipe} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def sweep_report(sweep_dir: str | Path, eval_dir: str = "eval_corruptions") -> str:
+    """``sweep_markdown`` of a multirun whose jobs hold ``JOB/<eval_dir>/corruptions.json``, recipes as
+    ``pointnet-summary`` names them; also written to ``SWEEP/robustness.md``. Jobs without one are left out."""
+    jobs, _ = read_jobs(sweep_dir)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        found = job.path / eval_dir / "corruptions.json"
+        if found.is_file():
+            groups.setdefault(recipe_of(job, jobs), []).append(json.loads(found.read_text()))
+    if not groups:
+        raise FileNotFoundError(f"no {eval_dir}/corruptions.json in any finished job under {sweep_dir}")
+    text = sweep_markdown(groups)
+    (Path(sweep_dir) / "robustness.md").write_text(text)
+    return text
