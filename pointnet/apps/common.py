@@ -6,7 +6,6 @@ whole ``data=<name>``), so any checkpoint evaluates under any variant.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,7 @@ from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.data.sampling import z_up_axes
 from pointnet.training.inference import model_from_state
-from pointnet.data.up_axis import up_axis_report, up_axis_warning
 from pointnet.training.runtime import ThreadGovernor, tune_malloc
-
-
-log = logging.getLogger(__name__)
 
 
 def task_overrides() -> list[str]:
@@ -102,14 +97,3 @@ def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointS
                            cache_dir=d.cache_dir, max_per_class=d.max_per_class, workers=d.workers,
                            progress=progress, subset=d.resampled_lists, test_fraction=d.test_fraction,
                            split_seed=d.split_seed)
-
-
-def report_up_axis(d: DictConfig, train_set: PointSet, test_set: PointSet) -> str:
-    """Log the tallest axis per class of the train split, and warn once if ``data.up_axis`` looks wrong."""
-    report = up_axis_report(train_set, d.up_axis)
-    log.info("%s", report)
-    warning = up_axis_warning([train_set, test_set], d.up_axis, d.augment.rotate)
-    if warning:
-        log.warning("%s", warning)
-        report += f"\nWARNING: {warning}"
-    return report

@@ -2,7 +2,7 @@
 
 ``train`` validates the config, prepares the data (generating the offline set on first use), builds
 the training state and hands it to ``pointnet.training.loop``; every piece below it takes plain
-arguments. Outputs (TensorBoard events, ``last.pt`` / ``best.pt``, confusion matrix image,
+arguments. Outputs (TensorBoard events, ``last.pt`` / ``best.pt``, confusion matrix image, up-axis picture,
 ``metrics.json``) go to Hydra's run dir.
 
 Under ``torchrun`` the same code trains with DistributedDataParallel (``pointnet.training.distributed``):
@@ -30,9 +30,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import augmentation, prepare_data, report_up_axis, resolve_device, task_overrides
+from pointnet.apps.common import augmentation, prepare_data, resolve_device, task_overrides
 from pointnet.apps.config import register_configs, validate
 from pointnet.apps.rundir import move_into
+from pointnet.apps.up_axis_check import show_up_axis
 from pointnet.errors import ConfigError
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import BoardView, RunReport
@@ -198,8 +199,6 @@ def load_splits(cfg: DictConfig) -> Splits:
                           augment=augmentation(cfg.data), seed=cfg.seed, normals=cfg.data.normals)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
-    if dist.is_main():
-        report_up_axis(cfg.data, train_set, test_set)
     return splits
 
 
@@ -249,6 +248,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                              shapes={"train": len(splits.train), "val": len(splits.val or []),
                                      "test": len(splits.test)},
                              view=board_view(cfg, splits, settings))
+        show_up_axis(cfg.data, splits, run_dir, reporter.board)
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop, threads)
     try:
         return loop.run()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import mesh
 
@@ -74,6 +75,11 @@ class RunBoard:
     def confusion(self, tag: str, matrix: torch.Tensor, classes: list[str], title: str, step: int) -> None:
         with _writing(self.log_dir):
             self.writer.add_figure(tag, confusion_figure(matrix, classes, title), step)
+
+    def figure(self, tag: str, fig: Figure, step: int = 0) -> None:
+        """Any figure as an image card (the up-axis picture, once at a run's start)."""
+        with _writing(self.log_dir):
+            self.writer.add_figure(tag, fig, step)
 
     def class_accuracy(self, prefix: str, cm: ConfusionMatrix, classes: list[str], step: int) -> None:
         """``PREFIX/class_acc/NAME``: each class's accuracy (classes without shapes are left out)."""
