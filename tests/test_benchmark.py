@@ -1,6 +1,8 @@
 """The benchmark runs end to end on tiny shapes and reports what it claims (not how fast)."""
 import json
 
+import torch
+
 from pointnet.apps import benchmark
 
 TINY = ["--batch-size", "4", "--points", "32", "--repeats", "1", "--loop-repeats", "1", "--square", "256",
@@ -16,7 +18,7 @@ def test_table_and_json_cover_every_variant_and_form(tmp_path, capsys):
     report = json.loads(out.read_text())
     names = {(r["variant"], r["form"], r["batch"]) for r in report["rows"]}
     assert names == {("linear", "fast", 4), ("linear", "plain", 4), ("conv1d", "fast", 4), ("conv1d", "plain", 4),
-                     ("linear", "fast", 2), ("linear", "plain", 2), ("loop", "plain", 2)}
+                     ("linear", "ties", 4), ("linear", "fast", 2), ("linear", "plain", 2), ("loop", "plain", 2)}
     for row in report["rows"]:
         assert row["train_samples_per_s"] > 0 and 0 < row["train_peak_fraction"]
         assert row["mmac_per_sample"] > 0 and row["slowdown"] >= 1.0
@@ -45,3 +47,11 @@ def test_data_section_reports_rates_and_share():
     assert data["prepare_meshes_per_s"] > 0 and data["loader_samples_per_s"] > 0
     assert 0 <= data["epoch_data_share"] <= 1
     assert "data pipeline:" in benchmark.data_lines(data)
+
+
+def test_tied_clouds_repeat_points_and_plain_clouds_do_not():
+    tied = benchmark.benchmark_clouds(3, 256, ties=True)
+    plain = benchmark.benchmark_clouds(3, 256)
+    for cloud in tied:
+        assert 0.5 * 256 < len(torch.unique(cloud, dim=0)) < 0.75 * 256  # about 1 - 1/e distinct
+    assert all(len(torch.unique(cloud, dim=0)) == 256 for cloud in plain)

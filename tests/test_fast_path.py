@@ -73,17 +73,49 @@ def test_multiple_chunks_and_blocked_argmax(variant, last_relu, monkeypatch):
     assert_same_step(fast, plain, pool, torch.randn(5, 32, 4, dtype=torch.float64))
 
 
+def grid_pair(variant: str, c_out: int = 16):
+    """(fast, plain) one-layer MLPs whose weights are small integers: every product is exact in float64,
+    so points on an integer grid tie exactly in both paths, as duplicated points or CAD grids do."""
+    fast, plain = mlp_pair(variant, (3, c_out))
+    integers = torch.randint(-2, 3, (c_out, 3), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for mlp in (fast, plain):
+            weight = mlp.layers[0].fc.weight
+            weight.copy_(integers.view_as(weight))
+    return fast, plain
+
+
+def zero_mean(x: torch.Tensor, sample: int, point: int) -> torch.Tensor:
+    """``x`` with point ``(sample, point)`` moved so every coordinate sums to 0: the fast path centres
+    the input, and an exact mean keeps integer points integer, so their ties stay exact there too."""
+    x[sample, point] -= x.sum(dim=(0, 1))
+    return x
+
+
 @pytest.mark.parametrize("points", [16, 7])  # blocked argmax, and plain max for an odd count
 def test_tied_points_split_the_gradient_like_amax(points, monkeypatch):
     recorded = []
-    record = fused._Ties.add
-    monkeypatch.setattr(fused._Ties, "add", lambda self, *a: recorded.append(1) or record(self, *a))
-    fast, plain = mlp_pair("linear", (3, 8, 16))
-    x = torch.randn(4, points, 3, dtype=torch.float64)
+    find = fused._find_ties
+    monkeypatch.setattr(fused, "_find_ties", lambda *a: recorded.append(find(*a)) or recorded[-1])
+    fast, plain = grid_pair("linear")
+    x = torch.randint(-4, 5, (4, points, 3), generator=torch.Generator().manual_seed(0)).double()
     x[:, 3] = x[:, 0]  # duplicated points: every channel's max is tied where point 0 wins
-    x[1, 5] = x[1, 0]
-    assert_same_step(fast, plain, pool, x)
-    assert recorded, "the tie path must have run"
+    x[1, 5] = x[1, 0]  # a three-way tie
+    x[2, points - 1] = x[2, 1]  # in another argmax block when there are blocks
+    assert_same_step(fast, plain, pool, zero_mean(x, 0, 2))
+    assert any(ties is not None for ties in recorded), "the tie path must have run"
+
+
+@pytest.mark.parametrize("variant", FAST_VARIANTS)
+def test_clouds_drawn_with_replacement_match_amax(variant, monkeypatch):
+    """Many ties at once, across blocks and chunks: clouds drawn with replacement from a grid."""
+    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", 2 * 64 * 16)
+    fast, plain = grid_pair(variant)
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randint(-3, 4, (5, 64, 3), generator=generator).double()
+    draw = torch.randint(0, 64, (5, 64), generator=generator)
+    x = torch.gather(base, 1, draw[:, :, None].expand(-1, -1, 3))
+    assert_same_step(fast, plain, pool, zero_mean(x, 0, 0))
 
 
 def test_zero_scale_falls_back_to_the_plain_ops():

@@ -125,15 +125,26 @@ def inference(model: PointNet, points: torch.Tensor, run: Callable | None = None
 
 
 def build_model(variant: str, form: str) -> PointNet:
-    """``form``: ``fast``, ``plain``, or ``compiled`` (the plain form; the caller compiles it)."""
+    """``form``: ``fast``, ``plain``, ``ties`` (the fast form, timed on clouds with repeated points) or
+    ``compiled`` (the plain form; the caller compiles it)."""
     torch.manual_seed(0)
-    return PointNet(NUM_CLASSES, shared_mlp=variant, fast=form == "fast")
+    return PointNet(NUM_CLASSES, shared_mlp=variant, fast=form in ("fast", "ties"))
+
+
+def benchmark_clouds(batch: int, points: int, ties: bool = False) -> torch.Tensor:
+    """``(B, N, 3)`` random clouds; ``ties``: each drawn with replacement from its own ``N`` points, so
+    about a third of the points are exact copies and most max-pool channels tie (padded or gridded data)."""
+    clouds = torch.randn(batch, points, 3)
+    if not ties:
+        return clouds
+    draw = torch.randint(0, points, (batch, points))
+    return torch.gather(clouds, 1, draw[:, :, None].expand(-1, -1, 3))
 
 
 def make_candidate(variant: str, form: str, batch: int, points: int, repeats: int) -> Candidate:
     model = build_model(variant, form)
     run = torch.compile(model) if form == "compiled" else model
-    cloud = torch.randn(batch, points, 3)
+    cloud = benchmark_clouds(batch, points, ties=form == "ties")
     labels = torch.randint(0, NUM_CLASSES, (batch,))
     return Candidate(variant, form, batch, repeats, training_step(model, cloud, labels, run),
                      inference(model, cloud, run), inference(model, cloud[:1], run))
@@ -148,6 +159,9 @@ def candidates_for(args: argparse.Namespace) -> list[Candidate]:
     forms = ("fast", "plain")
     batched = [v for v in args.variants if v != "loop"]
     chosen = [make_candidate(v, f, args.batch_size, args.points, args.repeats) for v in batched for f in forms]
+    if batched and not args.no_ties:
+        chosen.append(make_candidate(epoch_variant(args.variants), "ties", args.batch_size, args.points,
+                                     args.repeats))
     if args.compile:
         chosen.append(make_candidate(epoch_variant(args.variants), "compiled", args.batch_size, args.points,
                                      args.repeats))
@@ -233,7 +247,8 @@ def probe(args: argparse.Namespace) -> dict:
     variant, form, batch = args.probe.split(":")
     batch = int(batch)
     model = build_model(variant, form)
-    step = training_step(model, torch.randn(batch, args.points, 3), torch.randint(0, NUM_CLASSES, (batch,)))
+    step = training_step(model, benchmark_clouds(batch, args.points, ties=form == "ties"),
+                         torch.randint(0, NUM_CLASSES, (batch,)))
     before = read_status_kib("VmRSS")
     times = [seconds(step) for _ in range(1 + args.probe_steps)]
     peak = read_status_kib("VmHWM")
@@ -412,6 +427,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loop-batch-size", type=int, default=8, help="batch for the (slow) loop variant")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile of the plain form (compiles for about a minute)")
+    parser.add_argument("--no-ties", action="store_true",
+                        help="skip the fast form's row on clouds with repeated points (form 'ties')")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-untuned", action="store_true", help="skip the default-malloc canonical run")
     parser.add_argument("--no-data", action="store_true", help="skip the data-pipeline section")

@@ -126,26 +126,12 @@ def _block_size(points: int) -> int:
 
 @dataclass
 class _Ties:
-    """Points sharing the max of a ``(sample, channel)``: flat row, channel, sample and weight."""
+    """Points sharing the max of a ``(sample, channel)``: flat row, channel, sample and weight ``(E,)``."""
 
-    rows: list[torch.Tensor]
-    channels: list[torch.Tensor]
-    samples: list[torch.Tensor]
-    weights: list[torch.Tensor]
-
-    def add(self, y: torch.Tensor, values: torch.Tensor, start: int, tied_grid: torch.Tensor) -> None:
-        """Record every maximal point of the tied ``(c, k)`` pairs of chunk ``y`` ``(C, k, N)``;
-        ``values (C, k)`` are the chunk's maxima."""
-        hits = y == values.unsqueeze(2)  # (C, k, N)
-        counts = hits.sum(dim=2)  # (C, k)
-        hits &= (counts > 1).unsqueeze(2)
-        c, j, n = hits.nonzero(as_tuple=True)
-        sample = start + j
-        self.rows.append(sample * y.shape[2] + n)
-        self.channels.append(c)
-        self.samples.append(sample)
-        self.weights.append(1.0 / counts[c, j].to(y.dtype))
-        tied_grid[start : start + y.shape[1]] |= (counts > 1).t()
+    rows: torch.Tensor
+    channels: torch.Tensor
+    samples: torch.Tensor
+    weights: torch.Tensor
 
 
 @dataclass
@@ -196,31 +182,51 @@ def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
 
     Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None) and ``tied (B, C)`` bool. The
     loop over chunks runs few ops (GEMM, block max, row copy) into one flat buffer per quantity; the argmax
-    and tie checks run once afterwards, and a chunk with a tie (rare: duplicated points) is
-    recomputed to list its tied points.
+    and tie checks run once afterwards, from the recorded block maxima (see :func:`_find_ties`).
     """
     batch, points, _ = x_centred.shape
     channels = weight.shape[0]
     buffer = _chunk_buffer(x_centred, channels)
-    chunks = _chunks(batch, points, channels, x_centred.device)
     winners = _Winners.empty(x_centred, channels, _block_size(points))
-    for start, count in chunks:
+    for start, count in _chunks(batch, points, channels, x_centred.device):
         winners.fill(_chunk_product(x_centred, weight, start, count, buffer), start)  # (C, k, N)
     values, index, tied = winners.argmax()
-    return values, index, _find_ties(x_centred, weight, values, tied, chunks, buffer), tied
+    return values, index, _find_ties(x_centred, weight, winners, values, tied), tied
 
 
-def _find_ties(x_centred, weight, values, tied, chunks, buffer) -> _Ties | None:
-    """Recompute the chunks that hold a tied ``(sample, channel)`` and list the tied points."""
+def _find_ties(x_centred: torch.Tensor, weight: torch.Tensor, winners: _Winners, values: torch.Tensor,
+               tied: torch.Tensor) -> _Ties | None:
+    """Every point attaining the max of each tied ``(sample, channel)``, and its share ``1 / count``.
+
+    The winning block's ``g`` values are kept, so ties inside it are read off directly. Another
+    block ties when its recorded maximum equals the value; only those ``g``-point blocks are
+    recomputed (``g x C_in`` multiply-adds each), so duplicated points, where most pairs tie, cost
+    a few percent of a step rather than a second pass of the layer's GEMM. A recomputed block's tied
+    points are those equal to its recomputed maximum: identical rows give identical products.
+    """
     if not bool(tied.any()):
         return None
-    ties = _Ties([], [], [], [])
-    tied_samples = tied.any(dim=1)  # (B,)
-    for start, count in chunks:
-        if bool(tied_samples[start : start + count].any()):
-            y = _chunk_product(x_centred, weight, start, count, buffer)
-            ties.add(y, values[start : start + count].t(), start, tied)
-    return ties
+    batch, points, c_in = x_centred.shape
+    block = winners.inside.shape[2]
+    sample, channel = tied.nonzero(as_tuple=True)  # (T,)
+    first = winners.which[sample, channel] * block  # (T,): first point of the winning block
+    hit, offset = (winners.inside[sample, channel] == values[sample, channel, None]).nonzero(as_tuple=True)
+    pair, point = [hit], [first[hit] + offset]
+    counts = torch.bincount(hit, minlength=len(sample))  # (T,)
+    if winners.block_max.shape[2] > 1:
+        others = winners.block_max[sample, channel] == values[sample, channel, None]  # (T, N/g)
+        others[torch.arange(len(sample), device=tied.device), winners.which[sample, channel]] = False
+        which, other = others.nonzero(as_tuple=True)  # (U,)
+        rows = x_centred.view(batch, -1, block, c_in)[sample[which], other]  # (U, g, C_in)
+        y = torch.bmm(rows, weight[channel[which], :, None]).squeeze(2)  # (U, g)
+        u, offset = (y == y.amax(dim=1, keepdim=True)).nonzero(as_tuple=True)
+        pair.append(which[u])
+        point.append(other[u] * block + offset)
+        counts += torch.bincount(which[u], minlength=len(sample))
+    pair_index, point_index = torch.cat(pair), torch.cat(point)
+    samples = sample[pair_index]
+    return _Ties(samples * points + point_index, channel[pair_index], samples,
+                 1.0 / counts[pair_index].to(x_centred.dtype))
 
 
 class PooledLinearBatchNormReLU(torch.autograd.Function):
@@ -294,9 +300,8 @@ class _SparseRouting:
         self.values = scaled.masked_fill(tied, 0)  # (B, C)
         self.extra = None
         if ties is not None:
-            samples, channels = torch.cat(ties.samples), torch.cat(ties.channels)
-            values = scaled[samples, channels] * torch.cat(ties.weights)  # (E,)
-            self.extra = (torch.cat(ties.rows), channels, values)
+            values = scaled[ties.samples, ties.channels] * ties.weights  # (E,)
+            self.extra = (ties.rows, ties.channels, values)
 
     def add_to_input_grad(self, grad_x: torch.Tensor, weight: torch.Tensor) -> None:
         """``grad_x[row] += value * W[channel]`` for every routed point: ``(B*N, C_in)``."""
