@@ -94,7 +94,7 @@ def test_pickled_copy_draws_the_same(point_set):
 
 def test_num_points_bounds(point_set):
     with pytest.raises(ValueError, match="num_points"):
-        PointCloudDataset(point_set, 65, train=True)
+        PointCloudDataset(point_set, 0, train=True)
     no_normals = point_set.subset(range(6))
     no_normals.points = no_normals.points[..., :3]
     with pytest.raises(ValueError, match="normals"):
@@ -153,3 +153,47 @@ def test_configuration_validation_and_from_config():
     assert made == Augmentation(rotate=False, scale=(0.9, 1.1), shift=0.0)
     with pytest.raises(TypeError, match="unknown"):
         Augmentation.from_config({"rotation": True})
+
+
+def short_point_set() -> PointSet:
+    """Shapes of 12, 5 and 12 points in 12 rows; shape 1's rows past 5 repeat its points cyclically
+    (as the cache stores them). Point ``j`` of shape ``i`` is ``(i, j, 0)``: a draw says where it came from."""
+    ids = np.arange(12)[None, :].repeat(3, axis=0)
+    ids[1] = np.arange(12) % 5
+    points = np.stack([np.arange(3)[:, None].repeat(12, axis=1), ids, np.zeros_like(ids)], axis=2)
+    return PointSet(points.astype(np.float32), np.array([0, 1, 0]), ["a", "b"], ["s0", "s1", "s2"],
+                    name="short", counts=np.array([12, 5, 12]))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_short_shape_gives_every_point_once_then_repeats_its_own(train):
+    dataset = PointCloudDataset(short_point_set(), 8, train=train)
+    for epoch in range(20):
+        dataset.set_epoch(epoch)
+        full = dataset[0][0][:, 1].numpy().astype(int)
+        assert len(set(full)) == 8  # a full shape: 8 distinct of its 12 points
+        short = dataset[1][0][:, 1].numpy().astype(int)
+        assert sorted(set(short[:5])) == [0, 1, 2, 3, 4]  # all 5 points once, first
+        assert set(short[5:]) <= {0, 1, 2, 3, 4}  # then repeats of its own points
+
+
+def test_clouds_of_all_the_points_are_the_shapes_own_points():
+    dataset = PointCloudDataset(short_point_set(), 12, train=False)
+    assert sorted(dataset[0][0][:, 1].numpy().astype(int)) == list(range(12))  # each point exactly once
+
+
+def test_short_shapes_are_counted_in_one_warning(caplog):
+    from pointnet.data.cloud_dataset import warn_short_shapes
+    with caplog.at_level("WARNING", logger="pointnet.data"):
+        assert warn_short_shapes([short_point_set(), short_point_set()], 8) == 2
+        assert warn_short_shapes([short_point_set()], 5) == 0
+    assert len(caplog.records) == 1
+    assert "2 of 6 shapes (short, short) have fewer than data.num_points=8 points (fewest 5)" in caplog.text
+
+
+def test_counts_are_checked_and_carried_by_subsets():
+    part = short_point_set().subset([1, 2])
+    assert part.counts.tolist() == [5, 12]
+    assert short_point_set().subset([0]).counts.tolist() == [12]
+    with pytest.raises(ValueError, match="counts"):
+        PointSet(np.zeros((1, 4, 3), np.float32), np.zeros(1, np.int64), ["a"], ["f"], counts=np.array([5]))

@@ -258,3 +258,30 @@ def test_subfolder_files_join_the_hashed_split_under_their_own_paths(tmp_path):
     keys = [f"bowl/model{i}/points.npy" for i in range(12)]
     expected = [key for key, side in zip(keys, split_of(keys, 0.2, 0)) if side == "test"]
     assert sorted(test.files) == sorted(expected) and sorted(train.files + test.files) == sorted(keys)
+
+
+def test_point_files_keep_their_own_points_and_the_cache_holds_no_more(tmp_path, caplog):
+    """A file with fewer points than data.dense_points is cached as it is (no drawn copies); one with
+    more gives a subset of dense_points; the cache stores each shape's count."""
+    rng = np.random.default_rng(0)
+    for name, count in (("a/big.npy", 40), ("a/small.npy", 10), ("b/one.npy", 24), ("b/two.npy", 24)):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        np.save(tmp_path / name, rng.normal(size=(count, 3)))
+    train = load(tmp_path, dense_points=32, test_fraction=0.0)
+    by_file = dict(zip(train.files, train.counts.tolist()))
+    assert by_file == {"a/big.npy": 32, "a/small.npy": 10, "b/one.npy": 24, "b/two.npy": 24}
+    assert train.points.shape == (4, 32, 3)
+    small = train.points[train.files.index("a/small.npy")]
+    assert len(np.unique(small[:10], axis=0)) == 10  # its own ten points, each once
+    np.testing.assert_array_equal(small[10:20], small[:10])  # the rows past them repeat them, never drawn
+    same = load(tmp_path, dense_points=24, test_fraction=0.0)  # reloaded from its own cache
+    assert same.points.shape == (4, 24, 3) and same.counts.tolist() == [24, 10, 24, 24]
+
+
+def test_a_set_of_equal_point_files_is_cached_at_their_size(tmp_path):
+    """ModelNet40-style 1,024-point files under dense_points=10000: the cache holds each file's points."""
+    for name in ("a/1.npy", "a/2.npy", "b/1.npy", "b/2.npy"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        np.save(tmp_path / name, np.random.default_rng(len(name)).normal(size=(64, 3)).astype(np.float32))
+    train = load(tmp_path, dense_points=10000, test_fraction=0.0)
+    assert train.points.shape == (4, 64, 3) and (train.counts == 64).all()

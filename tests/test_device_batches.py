@@ -55,6 +55,23 @@ def test_subsets_are_uniform_without_replacement_in_random_order():
     assert stats.chisquare(first).pvalue > 1e-3  # the first slot holds any point equally often
 
 
+@pytest.mark.parametrize("n", [4, 6])
+def test_short_shapes_give_their_own_points_once_then_repeats(n):
+    clouds = numbered_clouds(3, 6)
+    clouds[1] = clouds[1][np.arange(6) % 3]  # shape 1 has 3 points, its rows repeat them as the cache does
+    points = PointSet(clouds.astype(np.float32), np.arange(3) % 3, ["a", "b", "c"], ["s0", "s1", "s2"],
+                      counts=np.array([6, 3, 6]))
+    data = DeviceBatches(PointCloudDataset(points, n, train=True), 3, CPU)
+    for epoch in range(30):
+        data.batch_sampler.set_epoch(epoch)
+        for batch, labels in data:
+            for row, label in zip(batch[..., 0].numpy().astype(int) % 100, labels.tolist()):
+                if label == 1:
+                    assert sorted(row[:3]) == [0, 1, 2] and set(row[3:]) <= {0, 1, 2}
+                else:
+                    assert len(set(row)) == n
+
+
 def anisotropic_cloud(points: int = 64) -> np.ndarray:
     """One cloud spread along x (so its principal axis shows the rotation), centred off the origin."""
     rng = np.random.default_rng(0)

@@ -5,6 +5,8 @@ hash covering every sampling parameter, so runs with other parameters keep their
 
 - ``<name>.points.npy``: ``(M, P, 3|6)`` float32, opened memory-mapped (read-only);
 - ``<name>.labels.npy``: ``(M,)`` int64;
+- ``<name>.counts.npy``: ``(M,)`` int64, the points each shape really has (a point file may hold fewer
+  than ``P``); rows past a shape's count repeat its own points cyclically and are never drawn;
 - ``<name>.skipped.txt``: one ``path<TAB>reason`` line per source that could not be read;
 - ``<name>.json``: the manifest, written **last**: :data:`CACHE_VERSION`, the parameters, every
   source file with its size and mtime, the classes, the kept and skipped files, and each array's
@@ -35,7 +37,7 @@ from pointnet.data.errors import DatasetError, MeshError
 from pointnet.data.parallel import parallel_map
 from pointnet.data.pointset import PointSet
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bump whenever reading or sampling code changes what a cache holds: every old cache rebuilds."""
 
 log = logging.getLogger("pointnet.data")
@@ -80,6 +82,7 @@ class SplitCache:
         self.manifest_path = self.folder / f"{name}.json"
         self.points_path = self.folder / f"{name}.points.npy"
         self.labels_path = self.folder / f"{name}.labels.npy"
+        self.counts_path = self.folder / f"{name}.counts.npy"
         self.skipped_path = self.folder / f"{name}.skipped.txt"
 
     def check(self, expected: dict[str, Any]) -> str | None:
@@ -93,26 +96,33 @@ class SplitCache:
         for key, value in expected.items():
             if manifest.get(key) != value:
                 return f"{key} changed"
-        for role, path in (("points", self.points_path), ("labels", self.labels_path)):
+        for role, path in self.arrays():
             reason = _check_array(path, manifest.get("arrays", {}).get(role))
             if reason:
                 return f"{path.name}: {reason}"
         return None
 
-    def load(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Points (memory-mapped, read-only), labels and manifest of a cache that passed :meth:`check`."""
+    def arrays(self) -> tuple[tuple[str, Path], ...]:
+        """``(role, path)`` of each array file."""
+        return ("points", self.points_path), ("labels", self.labels_path), ("counts", self.counts_path)
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Points (memory-mapped, read-only), labels, counts and manifest of a cache that passed :meth:`check`."""
         manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         points = np.load(self.points_path, mmap_mode="r", allow_pickle=False)
         labels = np.load(self.labels_path, allow_pickle=False)
-        return points, labels, manifest
+        counts = np.load(self.counts_path, allow_pickle=False)
+        return points, labels, counts, manifest
 
-    def save(self, points: np.ndarray, labels: np.ndarray, manifest: dict[str, Any]) -> None:
+    def save(self, points: np.ndarray, labels: np.ndarray, counts: np.ndarray, manifest: dict[str, Any]) -> None:
         """Write arrays and the skipped list, then the manifest with their sizes and checksums."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.invalidate()
         remove_stale_temps(self.folder, self.name)
         arrays = {}
-        for role, path, array in (("points", self.points_path, points), ("labels", self.labels_path, labels)):
+        values = {"points": points, "labels": labels, "counts": counts}
+        for role, path in self.arrays():
+            array = values[role]
             atomic_save_npy(path, array)
             arrays[role] = {
                 "file": path.name,
@@ -169,30 +179,32 @@ def cached_point_set(
                 "sources": source_stamps(sources)}
     reason = cache.check(expected)
     if reason is None:
-        points, labels, manifest = cache.load()
+        points, labels, counts, manifest = cache.load()
         skipped = [tuple(entry) for entry in manifest["skipped"]]
-        return PointSet(points, labels, classes, manifest["files"], skipped, name)
+        return PointSet(points, labels, classes, manifest["files"], skipped, name, counts)
     log.info("preparing %s (%d files) into %s: %s", name, len(sources), cache.points_path, reason)
     start = time.perf_counter()
-    points, labels, files, skipped = _prepare_all(sources, prepare, workers, progress, name)
+    points, labels, counts, files, skipped = _prepare_all(sources, prepare, workers, progress, name)
     manifest = {**expected, "files": files, "skipped": [list(entry) for entry in skipped],
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "build_seconds": round(time.perf_counter() - start, 3)}
     try:
-        cache.save(points, labels, manifest)
+        cache.save(points, labels, counts, manifest)
     except OSError as error:
         raise DatasetError(f"cannot write the cache in {cache.folder} ({error}); "
                            "choose another folder with cache_dir (data.cache_dir)") from error
-    points, labels, _ = cache.load()
-    return PointSet(points, labels, classes, files, skipped, name)
+    points, labels, counts, _ = cache.load()
+    return PointSet(points, labels, classes, files, skipped, name, counts)
 
 
 def _prepare_all(
     sources: Sequence[Source], prepare: Prepare, workers: int, progress: bool, name: str
-) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[str, str]]]:
-    """Run ``prepare`` over every source: ``(K, P, C)`` points, ``(K,)`` labels, kept keys, skips."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[tuple[str, str]]]:
+    """Run ``prepare`` over every source: ``(K, P, C)`` points, ``(K,)`` labels and point counts, kept
+    keys, skips. ``P`` is the largest count; a shorter cloud's rows repeat its points (:func:`fill_rows`)."""
     points: np.ndarray | None = None
     labels = np.empty(len(sources), dtype=np.int64)
+    counts = np.empty(len(sources), dtype=np.int64)
     files: list[str] = []
     skipped: list[tuple[str, str]] = []
     results = parallel_map(partial(_prepare_one, prepare), sources, workers=workers,
@@ -202,14 +214,28 @@ def _prepare_all(
             log.warning("skipped %s: %s", source.path, reason)
             skipped.append((source.path, reason))
             continue
-        if points is None:
-            points = np.empty((len(sources), *cloud.shape), dtype=np.float32)
-        points[len(files)] = cloud
-        labels[len(files)] = source.label
+        if points is None or len(cloud) > points.shape[1]:
+            points = _widened(points, len(sources), cloud, counts[: len(files)])
+        points[len(files)] = fill_rows(cloud, points.shape[1])
+        labels[len(files)], counts[len(files)] = source.label, len(cloud)
         files.append(source.key)
     if points is None:
         points = np.empty((0, 0, 3), dtype=np.float32)
-    return points[: len(files)], labels[: len(files)], files, skipped
+    return points[: len(files)], labels[: len(files)], counts[: len(files)], files, skipped
+
+
+def fill_rows(cloud: np.ndarray, rows: int) -> np.ndarray:
+    """``cloud (n, C)`` as ``(rows, C)``, its points repeated cyclically past ``n``: padding that any
+    reader of raw rows sees as the shape's own points, and that draws (which respect counts) never use."""
+    return cloud if len(cloud) == rows else cloud[np.arange(rows) % len(cloud)]
+
+
+def _widened(points: np.ndarray | None, total: int, cloud: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """A ``(total, len(cloud), C)`` buffer holding the clouds already in ``points`` (their ``counts``)."""
+    wider = np.empty((total, *cloud.shape), dtype=np.float32)
+    for i, count in enumerate(counts):
+        wider[i] = fill_rows(points[i, :count], len(cloud))
+    return wider
 
 
 def _prepare_one(prepare: Prepare, source: Source) -> tuple[np.ndarray | None, str | None]:

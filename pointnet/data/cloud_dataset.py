@@ -10,12 +10,17 @@ measures the cost per item.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from pointnet.data.augment import Augmentation
 from pointnet.data.pointset import PointSet
+
+log = logging.getLogger("pointnet.data")
 
 _TRAIN, _EVAL = 0, 1
 _MASK = (1 << 64) - 1
@@ -41,8 +46,11 @@ class PointCloudDataset(Dataset):
         seed: keys every random draw.
         normals: return ``(num_points, 6)`` xyz+normals (needs a point set prepared with normals).
 
-    A subset is the first ``num_points`` of a uniformly random permutation of the ``P`` points: a
-    uniformly random subset in uniformly random order, so the augmentation's shuffle comes free.
+    A subset is the first ``num_points`` of a uniformly random permutation of the shape's own points
+    (``point_set.counts[i]`` of its ``P`` rows): a uniformly random subset in uniformly random order, so
+    the augmentation's shuffle comes free, and no point is drawn twice. A shape with fewer points than
+    ``num_points`` (a small point file) gives every point once, then repeats randomly chosen ones to
+    fill the cloud (a max-pool sees the same set); :func:`warn_short_shapes` says how many there are.
     A training set whose augmentation has ``shuffle=False`` keeps the chosen points in their cached
     order instead (the same random subset, sorted by index).
     """
@@ -57,10 +65,8 @@ class PointCloudDataset(Dataset):
         seed: int = 0,
         normals: bool = False,
     ) -> None:
-        if not 0 < num_points <= point_set.num_points:
-            raise ValueError(
-                f"num_points={num_points} must be in 1..{point_set.num_points} (the dense points per shape)"
-            )
+        if num_points < 1:
+            raise ValueError(f"num_points={num_points} must be >= 1")
         if normals and not point_set.has_normals:
             raise ValueError("normals=True needs a point set prepared with normals")
         self.point_set = point_set
@@ -72,6 +78,7 @@ class PointCloudDataset(Dataset):
         self.epoch = 0
         self._channels = 6 if normals else 3
         self._points = point_set.points
+        self._counts = np.asarray(point_set.counts).tolist()
         self._labels = list(torch.as_tensor(np.asarray(point_set.labels), dtype=torch.int64).unbind())
         self._generator = torch.Generator()
 
@@ -102,7 +109,7 @@ class PointCloudDataset(Dataset):
         index = int(index) % len(self)
         generator = self.generator(index)
         dense = self._points[index]  # (P, C)
-        choice = torch.randperm(dense.shape[0], generator=generator)[: self.num_points].numpy()
+        choice = draw_points(self._counts[index], self.num_points, generator)
         if self._keep_order:
             choice.sort()
         points = np.take(dense, choice, axis=0)  # fresh (num_points, C)
@@ -122,3 +129,25 @@ class PointCloudDataset(Dataset):
         for word in (self.seed & _MASK, epoch & _MASK, index, mode):
             key = splitmix64(key ^ word)
         return self._generator.manual_seed(key)
+
+
+def draw_points(count: int, num_points: int, generator: torch.Generator) -> np.ndarray:
+    """``num_points`` row indices among a shape's ``count`` points: distinct in random order, then
+    (only when ``count < num_points``) random repeats to fill."""
+    choice = torch.randperm(count, generator=generator)[:num_points]
+    if count < num_points:
+        choice = torch.cat([choice, torch.randint(count, (num_points - count,), generator=generator)])
+    return choice.numpy()
+
+
+def warn_short_shapes(point_sets: Sequence[PointSet], num_points: int) -> int:
+    """Warn once for all ``point_sets`` (a data set's splits) when some shapes hold fewer points than
+    each cloud needs; returns how many do."""
+    counts = np.concatenate([np.asarray(p.counts) for p in point_sets]) if point_sets else np.zeros(0, np.int64)
+    short = int((counts < num_points).sum())
+    if short:
+        names = ", ".join(p.name for p in point_sets if p.name) or "the data set"
+        log.warning("%d of %d shapes (%s) have fewer than data.num_points=%d points (fewest %d): each such cloud "
+                    "holds every point once and repeats some of them to fill", short, len(counts), names,
+                    num_points, int(counts.min()))
+    return short

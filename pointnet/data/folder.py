@@ -118,19 +118,19 @@ def is_point_file(path: Path) -> bool:
 
 def sample_point_file(path: str | os.PathLike, key: str, *, count: int, normals: bool = False,
                       up_axis: str = "z", seed: int = 0) -> np.ndarray:
-    """``count`` points of a point file, z up, normalised: ``(count, 3|6)`` float32.
+    """At most ``count`` points of a point file, z up, normalised: ``(min(n, count), 3|6)`` float32.
 
-    A file with more points gives a seeded random subset, one with fewer repeats random points
-    (a max-pooling network sees the same set). File normals are rescaled to unit length.
+    A file with more points gives a seeded random subset; one with fewer keeps every point once (the
+    cache records the count, and draws never invent points). File normals are rescaled to unit length.
     """
     points = read_point_file(path)
     if normals and points.shape[1] != 6:
         raise MeshError("has no normals (3 columns) but data.normals=true needs x y z nx ny nz", path)
     points = unit_normals(points, path) if normals else points[:, :3]
-    rng = mesh_seed(seed, key)
-    chosen = np.array(points[rng.choice(len(points), count, replace=len(points) < count)], dtype=np.float64)
+    if len(points) > count:
+        points = points[mesh_seed(seed, key).choice(len(points), count, replace=False)]
     try:
-        return normalize(to_z_up(chosen, up_axis))
+        return normalize(to_z_up(np.array(points, dtype=np.float64), up_axis))
     except MeshError as error:
         raise MeshError(error.reason, path) from None
 

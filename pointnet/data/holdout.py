@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pointnet.data.augment import Augmentation
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
 
 
@@ -45,6 +45,7 @@ def build_splits(train_set: PointSet, test_set: PointSet, *, num_points: int, va
 
     ``normals``: items are ``(num_points, 6)`` xyz + normals (the point sets must hold them).
     """
+    warn_short_shapes([train_set, test_set], num_points)
     kept, held_out = stratified_holdout(train_set.labels, val_fraction, seed)
     train = PointCloudDataset(train_set.subset(kept), num_points, train=True, augment=augment, seed=seed,
                               normals=normals)

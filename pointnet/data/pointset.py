@@ -20,6 +20,8 @@ class PointSet:
         files: ``M`` source names (paths relative to the data set root, or ``shard.h5:index``).
         skipped: ``(path, reason)`` for every source that could not be read.
         name: what the split is, for summaries (e.g. ``"meshes:data/ModelNet10/train"``).
+        counts: ``(M,)`` points each shape really has, at most ``P`` (``None``: all ``P``). A point
+            file may hold fewer points than were asked for; its rows past the count repeat its points.
     """
 
     points: np.ndarray
@@ -28,6 +30,7 @@ class PointSet:
     files: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     name: str = ""
+    counts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.points.ndim != 3 or self.points.shape[2] not in (3, 6):
@@ -36,13 +39,17 @@ class PointSet:
             raise ValueError(
                 f"{len(self.points)} clouds but {len(self.labels)} labels and {len(self.files)} files"
             )
+        if self.counts is None:
+            self.counts = np.full(len(self.labels), self.points.shape[1], dtype=np.int64)
+        if len(self.counts) != len(self.points) or bool(((self.counts < 1) | (self.counts > self.num_points)).any()):
+            raise ValueError(f"counts must be {len(self.points)} values in 1..{self.num_points}")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
     def num_points(self) -> int:
-        """``P``, dense points per shape."""
+        """``P``, dense points per shape (rows; a shape's own points are ``counts[i]`` of them)."""
         return int(self.points.shape[1])
 
     @property
@@ -59,6 +66,7 @@ class PointSet:
             files=[self.files[i] for i in idx],
             skipped=list(self.skipped),
             name=self.name,
+            counts=np.asarray(self.counts)[idx].copy(),
         )
 
     def class_counts(self) -> dict[str, int]:

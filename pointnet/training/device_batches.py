@@ -33,6 +33,8 @@ class DeviceBatches:
         dense = np.asarray(dataset.point_set.points)[:, :, : dataset.channels]
         self.points = torch.as_tensor(dense, dtype=dtype).to(device)  # (M, P, C), stays on the device
         self.labels = torch.as_tensor(np.asarray(dataset.point_set.labels), dtype=torch.int64).to(device)
+        self.counts = torch.as_tensor(np.asarray(dataset.point_set.counts), dtype=torch.int64).to(device)  # (M,)
+        self.all_full = bool((np.asarray(dataset.point_set.counts) >= dataset.num_points).all())
         self.num_points, self.augment, self.seed = dataset.num_points, dataset.augment, dataset.seed
         self.device = torch.device(device)
         self.batch_sampler = EpochBatchSampler(dataset, batch_size, shuffle=True, drop_last=True, seed=self.seed,
@@ -47,16 +49,29 @@ class DeviceBatches:
         for i, indices in enumerate(self.batch_sampler):
             yield self.draw(torch.as_tensor(indices, device=self.device), epoch, skipped + i)
 
+    def choose(self, counts: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` rows: a uniform subset in uniform order of each shape's own ``counts (B,)`` points
+        (``argsort`` of uniform keys, rows past a count sorted last); a shape with fewer than ``N``
+        points then repeats random ones of its own to fill, as ``PointCloudDataset`` does."""
+        rows = torch.arange(self.points.shape[1], device=self.device)
+        keys = torch.rand(len(counts), len(rows), generator=self.generator, device=self.device)
+        keys = keys.masked_fill(rows >= counts[:, None], 2.0)
+        choice = keys.argsort(dim=1)[:, : self.num_points]  # (B, min(N, P))
+        if self.all_full:
+            return choice
+        fill = torch.rand(len(counts), self.num_points, generator=self.generator, device=self.device)
+        fill = (fill * counts[:, None]).long()  # (B, N): uniform among each shape's own points
+        slots = torch.arange(self.num_points, device=self.device)
+        padded = torch.nn.functional.pad(choice, (0, self.num_points - choice.shape[1]))
+        return torch.where(slots < counts[:, None], padded, fill)
+
     def draw(self, indices: torch.Tensor, epoch: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of clouds ``indices (B,)``: subsets ``(B, N, C)`` and labels ``(B,)``."""
         key = 0
         for word in (self.seed, epoch, batch):
             key = splitmix64(key ^ word)
         self.generator.manual_seed(key)
-        dense = self.points.shape[1]
-        keys = torch.rand(len(indices), dense, generator=self.generator, device=self.device)
-        choice = keys.argsort(dim=1)[:, : self.num_points]  # (B, N): a uniform subset in uniform order
-        points = self.points[indices[:, None], choice]  # (B, N, C)
+        points = self.points[indices[:, None], self.choose(self.counts[indices])]  # (B, N, C)
         if self.augment is not None:
             points = augment_batch(points, self.augment, self.generator)
         return points, self.labels[indices]

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from pointnet.nn.losses import classification_loss
 from pointnet.data.augment import rotation_about_z
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
@@ -88,6 +88,7 @@ def vote_confusion(model: nn.Module, point_set: PointSet, num_points: int, *, vo
     model.eval()
     normals = getattr(model, "in_channels", 3) == 6
     total = torch.zeros(len(point_set), len(point_set.classes), dtype=torch.float64)
+    warn_short_shapes([point_set], num_points)
     for v in range(votes):
         dataset = PointCloudDataset(point_set, num_points, train=False, seed=seed + v, normals=normals)
         start = 0
