@@ -223,6 +223,7 @@ def validate_train(cfg: Any) -> None:
     _check(train.compile or train.compile_mode == "default", "train.compile_mode",
            f"{train.compile_mode!r} needs train.compile=true")
     _check(train.log_every >= 1, "train.log_every", f"must be >= 1, got {train.log_every}")
+    validate_budget(train, cfg.data.num_points)
     _check(train.figures_every >= 0, "train.figures_every", f"must be >= 0 (0: test figures only), got "
            f"{train.figures_every}")
     check_runtime(train.threads, train.device, train.num_workers)
@@ -230,8 +231,8 @@ def validate_train(cfg: Any) -> None:
     _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)
     _check_choice(cfg.scheduler.name, "scheduler.name", SCHEDULERS)
     _check(cfg.scheduler.step_size >= 1, "scheduler.step_size", f"must be >= 1, got {cfg.scheduler.step_size}")
-    _check(0 <= cfg.scheduler.warmup_epochs < train.epochs, "scheduler.warmup_epochs",
-           f"must be in [0, train.epochs={train.epochs}), got {cfg.scheduler.warmup_epochs}")
+    _check(train.budget_minutes is not None or 0 <= cfg.scheduler.warmup_epochs < train.epochs,
+           "scheduler.warmup_epochs", f"must be in [0, train.epochs={train.epochs}), got {cfg.scheduler.warmup_epochs}")
     _check(0 <= train.label_smoothing < 1, "train.label_smoothing", f"must be in [0, 1), got {train.label_smoothing}")
     _check(train.grad_clip >= 0, "train.grad_clip", f"must be >= 0 (0: off), got {train.grad_clip}")
     _check(0 <= train.cutmix_prob <= 1, "train.cutmix_prob", f"must be in [0, 1] (0: off), got {train.cutmix_prob}")
@@ -244,6 +245,16 @@ def validate_train(cfg: Any) -> None:
            f"no checkpoint or run dir at {Path(str(cfg.resume)).resolve()}")
     validate_distributed(train.distributed)
     validate_schedules(cfg)
+
+
+def validate_budget(train: Any, num_points: int) -> None:
+    """The keys that shape a run's length and its points per cloud over time."""
+    _check(train.budget_minutes is None or train.budget_minutes > 0, "train.budget_minutes",
+           f"must be > 0 or null (null: train.epochs counts), got {train.budget_minutes}")
+    _check(0 <= train.early_points <= num_points, "train.early_points",
+           f"must be in [0, data.num_points={num_points}] (0: off), got {train.early_points}")
+    _check(0 <= train.early_fraction < 1, "train.early_fraction", f"must be in [0, 1), got {train.early_fraction}")
+    _check(train.val_every >= 1, "train.val_every", f"must be >= 1, got {train.val_every}")
 
 
 def validate_schedules(cfg: Any) -> None:

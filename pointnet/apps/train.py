@@ -39,6 +39,7 @@ from pointnet.data.holdout import Splits, build_splits
 from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
+from pointnet.training.budget import plan_budget
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
 from pointnet.training.precision import set_matmul_precision
@@ -202,6 +203,25 @@ def load_splits(cfg: DictConfig) -> Splits:
     return splits
 
 
+def apply_budget(cfg: DictConfig, splits: Splits, global_batch: int) -> None:
+    """``train.budget_minutes``: set ``train.epochs`` in ``cfg`` from the budget and the data set's size
+    (``pointnet.training.budget``), so the run's config, HParams and checkpoints hold the epochs it trains."""
+    t = cfg.train
+    if t.budget_minutes is None:
+        return
+    try:
+        plan = plan_budget(t.budget_minutes, train_shapes=len(splits.train), val_shapes=len(splits.val or []),
+                           test_shapes=len(splits.test), batch_size=global_batch, num_points=cfg.data.num_points,
+                           early_points=t.early_points, early_fraction=t.early_fraction, val_every=t.val_every)
+    except ValueError as error:
+        raise ConfigError("train.budget_minutes", str(error)) from None
+    if not cfg.scheduler.warmup_epochs < plan.epochs:
+        raise ConfigError("scheduler.warmup_epochs", f"must be below the {plan.epochs} epochs that "
+                          f"train.budget_minutes={t.budget_minutes:g} buys, got {cfg.scheduler.warmup_epochs}")
+    t.epochs = plan.epochs
+    log.info("%s", plan.describe(t.budget_minutes))
+
+
 def check_batch_fits(global_batch: int, train_shapes: int, val_fraction: float) -> None:
     """Refuse a batch larger than the training set: with ``drop_last`` not one step would run."""
     if global_batch > train_shapes:
@@ -216,10 +236,10 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
     resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, outputs_root(run_dir), run_dir)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
-    plan = recipe(cfg)
-    rank_batch, global_batch = split_batch(plan.train.batch_size, dist.world_size(),
-                                           plan.train.distributed.batch_scope)
+    rank_batch, global_batch = split_batch(cfg.train.batch_size, dist.world_size(), cfg.train.distributed.batch_scope)
     check_batch_fits(global_batch, len(splits.train), cfg.data.val_fraction)
+    apply_budget(cfg, splits, global_batch)
+    plan = recipe(cfg)
     state = TrainingState(model_args(cfg, len(splits.classes)), splits.classes, plan, global_batch, device,
                           OmegaConf.to_container(cfg, resolve=True))
     net = dist.data_parallel(state.model, device)

@@ -20,6 +20,7 @@ from torch import nn
 from pointnet.data.holdout import Splits
 from pointnet.training import distributed as dist
 from pointnet.training.batching import make_loader
+from pointnet.training.budget import early_epoch_count
 from pointnet.training.checkpoint import load_checkpoint, load_weights
 from pointnet.training.device_batches import DeviceBatches, use_device_batches
 from pointnet.training.epoch import EpochStats, EpochTotals, train_one_epoch
@@ -87,6 +88,8 @@ class TrainingLoop:
         self.stop = stop or StopRequest()
         self.totals = EpochTotals()
         t = recipe.train
+        self.full_points = splits.train.num_points
+        self.early_epochs = early_epoch_count(t.epochs, t.early_fraction, t.early_points)
         if use_device_batches(t.device_data, device, t.num_workers):  # clouds stay on the device
             self.train_loader = DeviceBatches(splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
                                               num_replicas=self.world_size, rank=self.rank)
@@ -140,6 +143,7 @@ class TrainingLoop:
         momentum = bn_momentum(p.epoch, **asdict(t.bn_momentum))
         set_bn_momentum(self.state.model, momentum)
         self.splits.train.set_epoch(p.epoch)
+        self.set_points(t.early_points if p.epoch < self.early_epochs else self.full_points)
         self.train_loader.batch_sampler.set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
         if self.threads is not None and p.epoch > 0:
@@ -167,6 +171,13 @@ class TrainingLoop:
             dist.broadcast_module(self.state.average.model)
         self.end_epoch(stats, lr, momentum)
 
+    def set_points(self, points: int) -> None:
+        """Points per training cloud this epoch: ``train.early_points`` in the first ``early_epochs``
+        (progressive resizing: cheaper steps while the network learns coarse shape), then ``data.num_points``."""
+        self.splits.train.num_points = points
+        if isinstance(self.train_loader, DeviceBatches):
+            self.train_loader.num_points = points
+
     def end_epoch(self, stats: EpochStats, lr: float, momentum: float) -> None:
         """Validate, step the schedule, record the row, then save ``best.pt`` (if better) and ``last.pt``.
 
@@ -181,6 +192,7 @@ class TrainingLoop:
         row = {"epoch": p.epoch + 1, "train/loss": stats.loss, "train/reg_loss": stats.reg_loss,
                "train/acc": stats.accuracy, "lr": lr, "bn_momentum": momentum,
                "perf/samples_per_s": stats.samples_per_second, "perf/data_share": stats.data_share,
+               "perf/points": self.splits.train.num_points,
                "perf/epoch_seconds": stats.seconds, **validation}
         p.epoch, p.batch, p.partial = p.epoch + 1, 0, None
         self.totals = EpochTotals()
@@ -200,7 +212,9 @@ class TrainingLoop:
         return dist.all_reduce_confusion(cm)
 
     def validate(self) -> dict[str, float]:
-        if self.splits.val is None:
+        """Validation counts every ``train.val_every`` epochs and after the last (an empty dict otherwise)."""
+        epoch, t = self.state.progress.epoch + 1, self.recipe.train
+        if self.splits.val is None or (epoch % t.val_every and epoch < t.epochs):
             return {}
         cm = self.evaluate(self.splits.val, "val", abandon=lambda: dist.any_rank(self.stop.urgent))
         p = self.state.progress
@@ -208,6 +222,10 @@ class TrainingLoop:
         return {"val/loss": cm.loss, "val/acc": cm.accuracy, "val/mean_class_acc": cm.mean_class_accuracy}
 
     def keep_best(self, row: dict[str, float]) -> None:
+        """``best.pt`` when this epoch's score beats the best: validation's, or training's without a
+        validation split (an epoch that skipped validation is not compared)."""
+        if self.splits.val is not None and "val/acc" not in row:
+            return
         score = (row.get("val/acc", row["train/acc"]), -row.get("val/loss", row["train/loss"]))
         if score > tuple(self.state.progress.best_val):
             self.state.progress.best_val = score

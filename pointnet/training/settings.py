@@ -60,7 +60,12 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile'
 
 @dataclass
 class TrainSettings:
-    epochs: int = 25
+    epochs: int = 25  # set from budget_minutes when that is given
+    budget_minutes: Optional[float] = None  # the whole command's wall-clock budget on the reference machine
+                                            # (pointnet.training.budget): sets epochs; null = train.epochs
+    early_points: int = 0  # points per training cloud in the first early_fraction of the epochs; 0 = off
+    early_fraction: float = 0.5
+    val_every: int = 1  # validate every this many epochs, and after the last
     batch_size: int = 32
     lr: float = 1e-3
     reg_weight: float = 0.001
