@@ -44,6 +44,14 @@ def read_scalars(log_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return series
 
 
+def read_scalars_with_time(log_dir: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(wall_time, value)`` of every event of ``tag`` in a TensorBoard log dir (seconds since the epoch)."""
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    events = acc.Scalars(tag) if tag in acc.Tags()["scalars"] else []
+    return np.array([e.wall_time for e in events]), np.array([e.value for e in events])
+
+
 def job_number(config: Path) -> tuple[int, str]:
     """Hydra's job number of a job dir's ``.hydra/config.yaml`` (job dirs are named by their overrides)."""
     hydra = config.with_name("hydra.yaml")
