@@ -55,3 +55,17 @@ def test_tied_clouds_repeat_points_and_plain_clouds_do_not():
     for cloud in tied:
         assert 0.5 * 256 < len(torch.unique(cloud, dim=0)) < 0.75 * 256  # about 1 - 1/e distinct
     assert all(len(torch.unique(cloud, dim=0)) == 256 for cloud in plain)
+
+
+def test_real_epoch_rows_train_each_recipe_through_pointnet_train(tiny_data, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    benchmark.main([*TINY, "--variants", "conv1d", "--no-memory", "--no-untuned", "--no-data", "--no-ties",
+                    "--epoch-data", str(tiny_data), "--epoch-recipes", "paper,speedrun", "--json", str(out),
+                    *[f"--epoch-override={o}" for o in ("data.dense_points=64", "train.threads=1", "data.workers=1",
+                                                         "train.num_clouds=0")]])
+    assert "real training epochs" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["epochs"]
+    assert [r["recipe"] for r in rows] == ["paper", "speedrun"]
+    for row in rows:
+        assert row["epoch_samples_per_s"] > 0 and row["bare_step_samples_per_s"] > 0
+        assert row["ratio"] == row["epoch_samples_per_s"] / row["bare_step_samples_per_s"]

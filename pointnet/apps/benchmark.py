@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pointnet.apps.bench_epoch import add_epoch_arguments, epoch_rows, epoch_table
 from pointnet.apps.bench_device import add_device_arguments, device_lines, device_options, device_section
 from pointnet.apps.bench_load import LEVERS, load_probe, load_table, under_load
 from pointnet.nn.complexity import multiply_adds_per_sample
@@ -111,6 +112,13 @@ def default_training_step(batch: int, points: int) -> Callable[[], None]:
     """The default model's (``conv1d``, fast) training step on random clouds: what ``--under-load`` times."""
     model = build_model("conv1d", "fast")
     return training_step(model, torch.randn(batch, points, 3), torch.randint(0, NUM_CLASSES, (batch,)))
+
+
+def bare_step_rate(args: argparse.Namespace, steps: int = 5) -> Callable[[], float]:
+    """A function timing the default training step ``steps`` times: its median samples/s."""
+    step = default_training_step(args.batch_size, args.points)
+    step()
+    return lambda: args.batch_size / statistics.median(seconds(step) for _ in range(steps))
 
 
 def inference(model: PointNet, points: torch.Tensor, run: Callable | None = None) -> Callable[[], None]:
@@ -447,6 +455,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-timeout", type=float, default=600.0, help="seconds one lever's process may take")
     parser.add_argument("--load-probe", choices=LEVERS, help=argparse.SUPPRESS)
     add_device_arguments(parser)
+    add_epoch_arguments(parser)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-malloc", default="tuned", help=argparse.SUPPRESS)
     parser.add_argument("--probe-steps", type=int, default=1, help=argparse.SUPPRESS)
@@ -494,6 +503,7 @@ def main(argv: list[str] | None = None) -> None:
         untuned = run_probe(args, *CANONICAL, args.batch_size, malloc="default", steps=max(2, min(args.repeats, 3)))
     data = {"skipped": "--no-data"} if args.no_data else data_pipeline(args, log)
     loaded = under_load(args, log) if args.under_load else None
+    epochs = epoch_rows(args, bare_step_rate(args), log) if args.epoch_data is not None else None
     rows = summarise(candidates, peak, macs, executed, memory)
     lines = [header(args, malloc, peak), table(rows)]
     if untuned is not None:
@@ -512,13 +522,15 @@ def main(argv: list[str] | None = None) -> None:
     lines.append(data_lines(data))
     if loaded is not None:
         lines.append(load_table(loaded, os.cpu_count()))
+    if epochs is not None:
+        lines.append(epoch_table(epochs, args.batch_size, args.points))
     print("\n".join(lines))
     if args.json is not None:
         medians = {k: statistics.median(v) for k, v in peak["samples"].items()}
         report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc_tuned": malloc,
                   "batch_size": args.batch_size, "points": args.points, "repeats": args.repeats,
                   "peak_gflops": medians, "rows": rows, "untuned_canonical": untuned, "data": data,
-                  "executed_flop_per_sample": executed, "under_load": loaded,
+                  "executed_flop_per_sample": executed, "under_load": loaded, "epochs": epochs,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         args.json.write_text(json.dumps(report, indent=1))
 
