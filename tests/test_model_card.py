@@ -50,7 +50,7 @@ def test_training_writes_the_card(run, tiny_data):
     assert "variant: `conv1d`" in recipe and f"{count_parameters(model):,} parameters" in recipe
     assert f"{multiply_adds_per_sample(model, 32) / 1e6:.1f}M multiply-adds" in recipe
     assert ["`train.batch_size`", "4"] in table_rows(recipe) and ["`data.val_fraction`", "0.25"] in table_rows(recipe)
-    test = section(card, "Test results (last epoch)")
+    test = section(card, "Test results (last epoch, seed 0)")
     assert f"overall accuracy **{100 * metrics['test/acc']:.1f}%**" in test
     assert f"`best.pt` (picked on validation): accuracy {100 * metrics['test/best_acc']:.1f}%" in test
     assert "[confusion_test.png](confusion_test.png)" in test and (run / "confusion_test.png").is_file()
@@ -60,6 +60,11 @@ def test_training_writes_the_card(run, tiny_data):
     assert [[int(r[1]), int(r[2])] for r in rows] == [[sum(row), row[i]] for i, row in enumerate(confusion)]
     training = section(card, "Training")
     assert "2 epochs in" in training and "hardware: CPU" in training and "torch threads" in training
+    assert "seed 0" in training
+    took = re.search(r"the whole command, from its start to the end of the test: ([0-9.]+) s", training)
+    steps = sum(row["perf/epoch_seconds"] for row in metrics["history"])
+    assert took and float(took.group(1)) > steps  # since this test process started: its steps and more
+    assert metrics["run/wall_seconds"] == pytest.approx(float(took.group(1)), abs=0.1)
 
 
 def test_the_cards_loading_lines_run(run, tiny_data):
@@ -81,7 +86,7 @@ def test_eval_refreshes_the_card(run, tmp_path):
     result = evaluate_checkpoint(compose("eval", [f"checkpoint={copy / 'last.pt'}", "eval.votes=2"]), tmp_path / "ev",
                                  overrides=[])
     card = (copy / "MODEL_CARD.md").read_text()
-    assert section(card, "Test results (last epoch)") == section(before, "Test results (last epoch)")
+    assert section(card, "Test results (last epoch, seed 0)") == section(before, "Test results (last epoch, seed 0)")
     ev = section(card, "Latest evaluation (test split)")
     assert f"checkpoint `{copy / 'last.pt'}`, rotation voting over 2 rotations" in ev
     assert f"overall accuracy **{100 * result['acc']:.1f}%**" in ev

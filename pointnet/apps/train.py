@@ -43,7 +43,7 @@ from pointnet.training.budget import plan_budget
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
 from pointnet.training.precision import set_matmul_precision
-from pointnet.training.runtime import ThreadGovernor, tune_malloc
+from pointnet.training.runtime import ThreadGovernor, process_start_time, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopRequest, Stopped
@@ -269,7 +269,8 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                                      "test": len(splits.test)},
                              view=board_view(cfg, splits, settings))
         show_up_axis(cfg.data, splits, run_dir, reporter.board)
-    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop, threads)
+    loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop, threads,
+                        started=process_start_time())
     try:
         return loop.run()
     except NonFiniteLossError as exc:

@@ -27,7 +27,9 @@ RECIPE_KEYS = ("train.epochs", "train.batch_size", "train.lr", "optimizer.name",
                "scheduler.name", "scheduler.step_size", "scheduler.gamma", "train.reg_weight", "train.precision",
                "model.dropout", "model.input_transform", "model.feature_transform", "data.num_points",
                "data.val_fraction", "data.max_per_class", "data.augment.rotate", "data.augment.jitter_sigma",
-               "data.augment.scale_low", "data.augment.scale_high", "data.augment.shift", "seed")
+               "data.augment.scale_low", "data.augment.scale_high", "data.augment.shift", "seed",
+               "train.budget_minutes", "train.early_points", "train.early_fraction", "train.label_smoothing",
+               "train.ema_decay")
 
 
 def _lookup(config: dict[str, Any], dotted: str) -> Any:
@@ -90,7 +92,9 @@ def training_facts(state: TrainingState, metrics: dict[str, float], test: dict[s
                                  if f"test/{k}" in metrics}}
     facts["training"] = {"epochs": len(history), "seconds": sum(r.get("perf/epoch_seconds", 0.0) for r in history),
                          "hardware": hardware(next(state.model.parameters()).device),
-                         "world_size": state.world_size}
+                         "world_size": state.world_size, "seed": state.config.get("seed"),
+                         "wall_seconds": metrics.get("run/wall_seconds"),
+                         "budget_minutes": state.config.get("train", {}).get("budget_minutes")}
     return facts
 
 

@@ -50,7 +50,9 @@ def test_section(facts: dict[str, Any]) -> list[str]:
     if "best_acc" in test:
         best = [f"- `best.pt` (picked on validation): accuracy {_percent(test['best_acc'])}, "
                 f"mean class {_percent(test.get('best_mean_class_acc'))}"]
-    return results_section("Test results (last epoch)", test, best)
+    seed = (facts.get("training") or {}).get("seed")
+    title = "Test results (last epoch" + (f", seed {seed})" if seed is not None else ")")
+    return results_section(title, test, best)
 
 
 def evaluation_section(facts: dict[str, Any]) -> list[str]:
@@ -75,9 +77,19 @@ def training_section(facts: dict[str, Any]) -> list[str]:
     t = facts.get("training")
     if not t:
         return []
-    took = f"{t['seconds']:.1f} s" if t["seconds"] < 120 else f"{t['seconds'] / 60:.1f} minutes"
-    return ["## Training", "", f"- {t['epochs']} epochs in {took} "
-            f"({t['world_size']} process(es))", f"- hardware: {t['hardware']}", ""]
+    lines = ["## Training", "", f"- {t['epochs']} epochs in {_duration(t['seconds'])} of training steps "
+             f"({t['world_size']} process(es)), seed {t.get('seed', 'n/a')}"]
+    if t.get("wall_seconds") is not None:
+        budget = t.get("budget_minutes")
+        planned = (f" (train.budget_minutes={budget:g}, planned for a machine whose bare training step runs at "
+                   "80 samples/s)") if budget else ""
+        lines.append(f"- the whole command, from its start to the end of the test: {_duration(t['wall_seconds'])}"
+                     f"{planned}")
+    return lines + [f"- hardware: {t['hardware']}", ""]
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
 
 
 def usage_section(run_dir: Path) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 REFERENCE_SAMPLES_PER_S = 80.0  # the bare training step, batch 32 x 1024, on the reference machine
 FIXED_SAMPLE_COST = 0.19  # a: the share of a 1,024-point training sample's cost that does not scale with N
 EVAL_SAMPLE_COST = 0.47  # an evaluated shape (no backward, folded BatchNorm) against a training sample
-LOOP_EFFICIENCY = 0.92  # the real loop's samples/s against the bare step's (augmentation, EMA, logging)
+LOOP_EFFICIENCY = 0.85  # the real loop's samples/s against the bare step's (augmentation, EMA, logging)
 START_SECONDS = 20.0  # interpreter, torch and Hydra start-up, model and optimiser, report files
 PREPARE_SECONDS_PER_SHAPE = 0.002  # reading and caching a point file (meshes cost more: prepare them first)
 SAFETY = 0.9
@@ -59,12 +59,13 @@ def plan_budget(minutes: float, *, train_shapes: int, val_shapes: int, test_shap
 
     ``train_shapes`` are those trained on (after the validation hold-out), drawn in full batches of
     ``batch_size``; validation runs every ``val_every`` epochs and after the last, and the test set is
-    evaluated twice (the last and the best model) when there is validation.
+    evaluated for the last model, for its PR curves and projector, and for the best one when there is
+    validation.
     """
     eval_shape = EVAL_SAMPLE_COST * sample_seconds(num_points)
     trained = (train_shapes // batch_size) * batch_size
     fixed = {"start": START_SECONDS, "prepare": PREPARE_SECONDS_PER_SHAPE * (train_shapes + val_shapes + test_shapes),
-             "test": test_shapes * eval_shape * (2 if val_shapes else 1)}
+             "test": test_shapes * eval_shape * (3 if val_shapes else 2)}
     available = SAFETY * 60.0 * minutes - sum(fixed.values())
 
     def cost(epochs: int) -> dict[str, float]:

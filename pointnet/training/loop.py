@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -78,8 +79,11 @@ class TrainingLoop:
 
     def __init__(self, state: TrainingState, net: nn.Module, splits: Splits, recipe: Recipe, run_dir: Path,
                  device: torch.device, rank_batch: int, reporter: Reporter | None = None,
-                 stop: StopRequest | None = None, threads: ThreadGovernor | None = None) -> None:
-        """``threads``: re-decides the CPU thread count each epoch and when steps slow down (None: never)."""
+                 stop: StopRequest | None = None, threads: ThreadGovernor | None = None,
+                 started: float | None = None) -> None:
+        """``threads``: re-decides the CPU thread count each epoch and when steps slow down (None: never).
+        ``started``: when the command began (``time.time()``), for the run's wall-clock seconds."""
+        self.started = started
         self.state, self.net, self.splits, self.recipe = state, net, splits, recipe
         self.threads = threads
         self.run_dir, self.device = run_dir, device
@@ -240,6 +244,8 @@ class TrainingLoop:
         self.stop_point()
         last = self.evaluate(self.splits.test, "test (last)", abandon=self.stop_asked)
         metrics = {"test/acc": last.accuracy, "test/mean_class_acc": last.mean_class_accuracy}
+        if self.started is not None:  # the command so far; the report's figures and files follow in seconds
+            metrics["run/wall_seconds"] = time.time() - self.started
         best_path = self.run_dir / "best.pt"
         if dist.on_main(best_path.exists):
             model, last_path = self.state.evaluated, self.run_dir / "last.pt"

@@ -63,6 +63,17 @@ def tune_malloc() -> bool:
     return _applied
 
 
+def process_start_time() -> float:
+    """When this process started, in ``time.time()`` seconds: Linux's ``/proc/self/stat`` start time (so
+    interpreter start-up and imports count), else now."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` intra-op threads (None keeps torch's default); returns the count in force."""
     if threads is not None:
