@@ -54,12 +54,27 @@ def tiny_run(tiny_data, tmp_path, *extra):
     return out, json.loads((out / "metrics.json").read_text())["history"]
 
 
+TINY_SIZES = dict(train_shapes=39, val_shapes=13, test_shapes=26, batch_size=4, num_points=32)  # tiny_data's
+
+
+def minutes_for(epochs: int, **plan) -> float:
+    """The smallest budget (to 0.1 ms) that buys ``epochs`` on the tiny data set."""
+    minutes = 0.3
+    while True:
+        try:
+            if plan_budget(minutes, **TINY_SIZES, **plan).epochs >= epochs:
+                return minutes
+        except ValueError:
+            pass
+        minutes = round(minutes + 1e-4, 4)
+
+
 def test_budget_early_points_and_val_every_reach_the_run(tiny_data, tmp_path):
-    """39 train, 13 val and 26 test shapes at batch 4: 0.38 minutes buys 5 epochs, the first 2 at 16 points."""
-    expected = plan_budget(0.38, train_shapes=39, val_shapes=13, test_shapes=26, batch_size=4, num_points=32,
-                           early_points=16, early_fraction=0.5, val_every=2)
-    assert (expected.epochs, expected.early_epochs) == (5, 2)
-    out, rows = tiny_run(tiny_data, tmp_path, "train.budget_minutes=0.38", "train.early_points=16",
+    """39 train, 13 val and 26 test shapes at batch 4: a budget that buys 5 epochs, the first 2 at 16 points."""
+    plan = dict(early_points=16, early_fraction=0.5, val_every=2)
+    minutes = minutes_for(5, **plan)
+    assert plan_budget(minutes, **TINY_SIZES, **plan).early_epochs == 2
+    out, rows = tiny_run(tiny_data, tmp_path, f"train.budget_minutes={minutes}", "train.early_points=16",
                          "train.early_fraction=0.5", "train.val_every=2")
     assert [row["perf/points"] for row in rows] == [16, 16, 32, 32, 32]
     assert [row["epoch"] for row in rows if "val/acc" in row] == [2, 4, 5]  # every 2nd, and the last
@@ -81,4 +96,4 @@ def test_a_budget_that_buys_no_epoch_or_fewer_than_the_warmup_is_refused(tiny_da
     with pytest.raises(ConfigError, match="train.budget_minutes"):
         tiny_run(tiny_data, tmp_path, "train.budget_minutes=0.2")
     with pytest.raises(ConfigError, match="scheduler.warmup_epochs"):
-        tiny_run(tiny_data, tmp_path, "train.budget_minutes=0.378", "scheduler.warmup_epochs=3")
+        tiny_run(tiny_data, tmp_path, f"train.budget_minutes={minutes_for(3)}", "scheduler.warmup_epochs=3")

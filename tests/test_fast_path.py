@@ -25,8 +25,18 @@ def mlp_pair(variant: str, channels, **kw):
                      channels, negative_scales=True)
 
 
-def assert_same_step(fast, plain, run, x: torch.Tensor) -> None:
+def summed_over_copies(grad: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
+    """``(B, N, C)`` input gradients summed over the rows that copy one point: ``copies (B, N)`` names it."""
+    out = torch.zeros(grad.shape[0], int(copies.max()) + 1, grad.shape[2], dtype=grad.dtype)
+    return out.scatter_add_(1, copies[:, :, None].expand_as(grad), grad)
+
+
+def assert_same_step(fast, plain, run, x: torch.Tensor, copies: torch.Tensor | None = None) -> None:
     """``run(module, x)`` on both: outputs, input and parameter gradients, buffers afterwards.
+
+    ``copies (B, N)``: which point each row of ``x`` copies. The fast path gives a tied maximum's
+    gradient to one copy where ``amax`` shares it, so input gradients are compared summed over copies
+    (every parameter gradient is the same either way).
 
     Parameter gradients get an absolute tolerance of 1e-12 times the largest gradient: a Linear bias
     followed by train-mode BatchNorm has gradient exactly 0, which the fused kernel returns, while
@@ -38,7 +48,10 @@ def assert_same_step(fast, plain, run, x: torch.Tensor) -> None:
     torch.testing.assert_close(y1, y2, **F64)
     grad = torch.randn_like(y1)
     y1.backward(grad), y2.backward(grad)
-    torch.testing.assert_close(x1.grad, x2.grad, **F64)
+    if copies is None:
+        torch.testing.assert_close(x1.grad, x2.grad, **F64)
+    else:
+        torch.testing.assert_close(summed_over_copies(x1.grad, copies), summed_over_copies(x2.grad, copies), **F64)
     scale = max(1.0, max(float(p.grad.abs().max()) for p in plain.parameters() if p.grad is not None))
     for (name, p1), p2 in zip(fast.named_parameters(), plain.parameters()):
         torch.testing.assert_close(p1.grad.reshape(p2.grad.shape), p2.grad, rtol=1e-12, atol=1e-12 * scale,
@@ -73,49 +86,35 @@ def test_multiple_chunks_and_blocked_argmax(variant, last_relu, monkeypatch):
     assert_same_step(fast, plain, pool, torch.randn(5, 32, 4, dtype=torch.float64))
 
 
-def grid_pair(variant: str, c_out: int = 16):
-    """(fast, plain) one-layer MLPs whose weights are small integers: every product is exact in float64,
-    so points on an integer grid tie exactly in both paths, as duplicated points or CAD grids do."""
-    fast, plain = mlp_pair(variant, (3, c_out))
-    integers = torch.randint(-2, 3, (c_out, 3), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        for mlp in (fast, plain):
-            weight = mlp.layers[0].fc.weight
-            weight.copy_(integers.view_as(weight))
-    return fast, plain
-
-
-def zero_mean(x: torch.Tensor, sample: int, point: int) -> torch.Tensor:
-    """``x`` with point ``(sample, point)`` moved so every coordinate sums to 0: the fast path centres
-    the input, and an exact mean keeps integer points integer, so their ties stay exact there too."""
-    x[sample, point] -= x.sum(dim=(0, 1))
-    return x
-
-
-@pytest.mark.parametrize("points", [16, 7])  # blocked argmax, and plain max for an odd count
-def test_tied_points_split_the_gradient_like_amax(points, monkeypatch):
-    recorded = []
-    find = fused._find_ties
-    monkeypatch.setattr(fused, "_find_ties", lambda *a: recorded.append(find(*a)) or recorded[-1])
-    fast, plain = grid_pair("linear")
-    x = torch.randint(-4, 5, (4, points, 3), generator=torch.Generator().manual_seed(0)).double()
-    x[:, 3] = x[:, 0]  # duplicated points: every channel's max is tied where point 0 wins
-    x[1, 5] = x[1, 0]  # a three-way tie
-    x[2, points - 1] = x[2, 1]  # in another argmax block when there are blocks
-    assert_same_step(fast, plain, pool, zero_mean(x, 0, 2))
-    assert any(ties is not None for ties in recorded), "the tie path must have run"
+def drawn_with_replacement(batch: int, points: int, channels: int, seed: int = 0):
+    """Clouds whose ``points`` rows are drawn with replacement from their own ``points`` random points
+    (about a third are copies, and most channels' maxima tie), and which point each row copies."""
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.randn(batch, points, channels, dtype=torch.float64, generator=generator)
+    copies = torch.randint(0, points, (batch, points), generator=generator)
+    return torch.gather(base, 1, copies[:, :, None].expand(-1, -1, channels)), copies
 
 
 @pytest.mark.parametrize("variant", FAST_VARIANTS)
-def test_clouds_drawn_with_replacement_match_amax(variant, monkeypatch):
-    """Many ties at once, across blocks and chunks: clouds drawn with replacement from a grid."""
-    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", 2 * 64 * 16)
-    fast, plain = grid_pair(variant)
-    generator = torch.Generator().manual_seed(0)
-    base = torch.randint(-3, 4, (5, 64, 3), generator=generator).double()
-    draw = torch.randint(0, 64, (5, 64), generator=generator)
-    x = torch.gather(base, 1, draw[:, :, None].expand(-1, -1, 3))
-    assert_same_step(fast, plain, pool, zero_mean(x, 0, 0))
+@pytest.mark.parametrize("points", [64, 7])  # blocked argmax across chunks, and one block for an odd count
+def test_duplicated_points_give_the_plain_forms_parameter_gradients(variant, points, monkeypatch):
+    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", 2 * points * 16)
+    fast, plain = mlp_pair(variant, (3, 8, 16))
+    x, copies = drawn_with_replacement(5, points, 3)
+    assert (summed_over_copies(torch.ones_like(x), copies)[..., 0] > 1).any()  # some points are repeated
+    assert_same_step(fast, plain, pool, x, copies)
+
+
+def test_duplicated_points_in_the_whole_model():
+    fast, plain = model_pair("conv1d")
+    x, copies = drawn_with_replacement(4, 32, 3, seed=1)
+    labels = torch.tensor([0, 3, 6, 1])
+
+    def loss(model, points):
+        logits, transform = model(points)
+        return classification_loss(logits, labels, transform)[0]
+
+    assert_same_step(fast, plain, loss, x, copies)
 
 
 def test_zero_scale_falls_back_to_the_plain_ops():

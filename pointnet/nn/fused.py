@@ -17,10 +17,14 @@ the same function and the same gradients without ever holding that activation:
   plus a gather over the surviving points: ``O(B N C_in^2)`` instead of ``O(B N C_in C)``.
 
 Exactness: the same function and gradients as ``amax(relu(bn(linear(x))), dim=1)`` up to float
-rounding (tested to 1e-12 in float64). Ties at the max (e.g. duplicated points) split the gradient
-evenly between the tied points as ``amax`` does; ties are detected on the pre-activation values, so
-two distinct values that float rounding of the BatchNorm affine map makes equal are not treated as
-tied (both choices are valid subgradients).
+rounding (tested to 1e-12 in float64), except where several points attain a maximum. There the
+whole gradient goes to one of them (the argmax), where ``amax`` splits it evenly: both are valid
+subgradients. Ties come from duplicated points (padded files, repeated scan returns): copies of a
+point are treated alike by every layer before the pool, and only their sum reaches a weight, so
+every *parameter* gradient is the same either way; only the gradient with respect to each copy of an
+input point differs (all on one copy instead of shared). A tie between distinct points (exact only in
+integer-valued data) gets the other valid subgradient. Listing every tied point cost a second pass of
+the layer's GEMM wherever points repeat: a step on clouds drawn with replacement ran at half speed.
 """
 from __future__ import annotations
 
@@ -125,16 +129,6 @@ def _block_size(points: int) -> int:
 
 
 @dataclass
-class _Ties:
-    """Points sharing the max of a ``(sample, channel)``: flat row, channel, sample and weight ``(E,)``."""
-
-    rows: torch.Tensor
-    channels: torch.Tensor
-    samples: torch.Tensor
-    weights: torch.Tensor
-
-
-@dataclass
 class _Winners:
     """The batch's flat buffers, filled chunk by chunk: block maxima ``(B, C, N/g)``, the winning
     block ``(B, C)`` and that block's values ``(B, C, g)`` (sample-major, so every later step reads
@@ -167,22 +161,17 @@ class _Winners:
         torch.index_select(y.reshape(-1, block), 0, rows.flatten(),
                            out=self.inside[start : start + count].view(-1, block))
 
-    def argmax(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``values (B, C)``, flat point ``index (B, C)`` and ``tied (B, C)``: whether another point
-        of the sample attains the same max (in the winning block, or as another block's max)."""
+    def argmax(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``values (B, C)`` and the flat point ``index (B, C)`` that attains each (one of them, on a tie)."""
         values, offset = self.inside.max(dim=2)  # (B, C)
-        tied = (self.inside == values.unsqueeze(2)).sum(dim=2) > 1
-        if self.block_max.shape[2] > 1:
-            tied |= (self.block_max == values.unsqueeze(2)).sum(dim=2) > 1
-        return values, self.which * self.inside.shape[2] + offset, tied
+        return values, self.which * self.inside.shape[2] + offset
 
 
-def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
-    """Per-sample max over points of ``x_centred @ weight^T``, its argmax and ties.
+def _extremes(x_centred: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample max over points of ``x_centred @ weight^T`` and its argmax: ``values, index (B, C)``.
 
-    Returns ``values (B, C)``, ``index (B, C)``, ``ties`` (or None) and ``tied (B, C)`` bool. The
-    loop over chunks runs few ops (GEMM, block max, row copy) into one flat buffer per quantity; the argmax
-    and tie checks run once afterwards, from the recorded block maxima (see :func:`_find_ties`).
+    The loop over chunks runs few ops (GEMM, block max, row copy) into one flat buffer per quantity;
+    the argmax runs once afterwards.
     """
     batch, points, _ = x_centred.shape
     channels = weight.shape[0]
@@ -190,43 +179,7 @@ def _extremes(x_centred: torch.Tensor, weight: torch.Tensor):
     winners = _Winners.empty(x_centred, channels, _block_size(points))
     for start, count in _chunks(batch, points, channels, x_centred.device):
         winners.fill(_chunk_product(x_centred, weight, start, count, buffer), start)  # (C, k, N)
-    values, index, tied = winners.argmax()
-    return values, index, _find_ties(x_centred, weight, winners, values, tied), tied
-
-
-def _find_ties(x_centred: torch.Tensor, weight: torch.Tensor, winners: _Winners, values: torch.Tensor,
-               tied: torch.Tensor) -> _Ties | None:
-    """Every point attaining the max of each tied ``(sample, channel)``, and its share ``1 / count``.
-
-    The winning block's ``g`` values are kept, so ties inside it are read off directly. Another
-    block ties when its recorded maximum equals the value; only those ``g``-point blocks are
-    recomputed (``g x C_in`` multiply-adds each), so duplicated points, where most pairs tie, cost
-    a few percent of a step rather than a second pass of the layer's GEMM. A recomputed block's tied
-    points are those equal to its recomputed maximum: identical rows give identical products.
-    """
-    if not bool(tied.any()):
-        return None
-    batch, points, c_in = x_centred.shape
-    block = winners.inside.shape[2]
-    sample, channel = tied.nonzero(as_tuple=True)  # (T,)
-    first = winners.which[sample, channel] * block  # (T,): first point of the winning block
-    hit, offset = (winners.inside[sample, channel] == values[sample, channel, None]).nonzero(as_tuple=True)
-    pair, point = [hit], [first[hit] + offset]
-    counts = torch.bincount(hit, minlength=len(sample))  # (T,)
-    if winners.block_max.shape[2] > 1:
-        others = winners.block_max[sample, channel] == values[sample, channel, None]  # (T, N/g)
-        others[torch.arange(len(sample), device=tied.device), winners.which[sample, channel]] = False
-        which, other = others.nonzero(as_tuple=True)  # (U,)
-        rows = x_centred.view(batch, -1, block, c_in)[sample[which], other]  # (U, g, C_in)
-        y = torch.bmm(rows, weight[channel[which], :, None]).squeeze(2)  # (U, g)
-        u, offset = (y == y.amax(dim=1, keepdim=True)).nonzero(as_tuple=True)
-        pair.append(which[u])
-        point.append(other[u] * block + offset)
-        counts += torch.bincount(which[u], minlength=len(sample))
-    pair_index, point_index = torch.cat(pair), torch.cat(point)
-    samples = sample[pair_index]
-    return _Ties(samples * points + point_index, channel[pair_index], samples,
-                 1.0 / counts[pair_index].to(x_centred.dtype))
+    return winners.argmax()
 
 
 class PooledLinearBatchNormReLU(torch.autograd.Function):
@@ -243,7 +196,7 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
         x_mean = x.reshape(rows, -1).mean(dim=0)  # (C_in,)
         sign = torch.where(gamma < 0, -1.0, 1.0).to(x.dtype)  # (C,): max of sign*y is max of bn(y)
         x_centred = x - x_mean  # (B, N, C_in)
-        values, index, ties, tied = _extremes(x_centred, weight * sign[:, None])
+        values, index = _extremes(x_centred, weight * sign[:, None])
         flat = x_centred.view(rows, -1)
         gram_x = flat.t() @ flat  # (C_in, C_in) = S, reused by the backward
         sumsq = torch.linalg.vecdot(weight @ gram_x, weight)  # (C,): sum over rows of y^2 = w S w^T
@@ -253,8 +206,8 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
         if relu:
             pooled = pooled.relu_()
         mean = weight @ x_mean + (bias if bias is not None else 0)  # (C,)
-        ctx.save_for_backward(x_centred, weight, gamma, sign, rstd, values, index, tied, pooled, gram_x)
-        ctx.ties, ctx.relu = ties, relu
+        ctx.save_for_backward(x_centred, weight, gamma, sign, rstd, values, index, pooled, gram_x)
+        ctx.relu = relu
         ctx.has_bias = bias is not None
         ctx.mark_non_differentiable(mean, sumsq)
         return pooled, mean, sumsq / max(rows - 1, 1)
@@ -262,7 +215,7 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad, _grad_mean, _grad_var):
-        x_centred, weight, gamma, sign, rstd, values, index, tied, pooled, gram_x = ctx.saved_tensors
+        x_centred, weight, gamma, sign, rstd, values, index, pooled, gram_x = ctx.saved_tensors
         batch, points, c_in = x_centred.shape
         rows = batch * points
         g = grad * (pooled > 0) if ctx.relu else grad  # (B, C): gradient reaching bn's output
@@ -273,7 +226,7 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
         c0 = -rstd * gamma * grad_beta / rows  # (C,): constant part of dy
         q = -(rstd**2) * gamma * grad_gamma / rows  # (C,): dy coefficient of (y - mean)
         x_centred = x_centred.view(rows, c_in)
-        sparse = _SparseRouting(index, tied, ctx.ties, points, k * g)
+        sparse = _SparseRouting(index, points, k * g)
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             gram_w = (weight.t() * q) @ weight  # (C_in, C_in) = W^T diag(q) W
@@ -290,26 +243,18 @@ class PooledLinearBatchNormReLU(torch.autograd.Function):
 class _SparseRouting:
     """The sparse part ``k * dz`` of the BatchNorm input gradient: one value per pooled point.
 
-    ``scaled (B, C)`` is ``k * g``; an untied ``(b, c)`` routes it to row ``b*N + index[b, c]`` (the
-    grid), a tied one splits it over the rows recorded in ``ties`` (the extras, usually none).
+    ``scaled (B, C)`` is ``k * g``; ``(b, c)`` routes it to row ``b*N + index[b, c]``, its argmax.
     """
 
-    def __init__(self, index, tied, ties: _Ties | None, points: int, scaled: torch.Tensor) -> None:
+    def __init__(self, index: torch.Tensor, points: int, scaled: torch.Tensor) -> None:
         batch = index.shape[0]
         self.rows = (index + points * torch.arange(batch, device=index.device)[:, None]).flatten()  # (B*C,)
-        self.values = scaled.masked_fill(tied, 0)  # (B, C)
-        self.extra = None
-        if ties is not None:
-            values = scaled[ties.samples, ties.channels] * ties.weights  # (E,)
-            self.extra = (ties.rows, ties.channels, values)
+        self.values = scaled  # (B, C)
 
     def add_to_input_grad(self, grad_x: torch.Tensor, weight: torch.Tensor) -> None:
         """``grad_x[row] += value * W[channel]`` for every routed point: ``(B*N, C_in)``."""
         contributions = self.values[:, :, None] * weight  # (B, C, C_in)
         grad_x.index_add_(0, self.rows, contributions.view(-1, weight.shape[1]))
-        if self.extra is not None:
-            rows, channels, values = self.extra
-            grad_x.index_add_(0, rows, weight[channels] * values[:, None])
 
     def add_to_weight_grad(self, grad_w: torch.Tensor, x_centred: torch.Tensor) -> None:
         """``grad_w[channel] += value * (x[row] - x̄)``: ``(C, C_in)``, one ``addcmul_`` per sample (a
@@ -318,9 +263,6 @@ class _SparseRouting:
         picked = torch.index_select(x_centred, 0, self.rows).view(batch, channels, -1)  # (B, C, C_in)
         for b in range(batch):
             grad_w.addcmul_(picked[b], self.values[b, :, None])
-        if self.extra is not None:
-            rows, channels, values = self.extra
-            grad_w.index_add_(0, channels, x_centred[rows] * values[:, None])
 
 
 def pooled_linear_bn_relu(
