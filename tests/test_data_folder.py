@@ -285,3 +285,17 @@ def test_a_set_of_equal_point_files_is_cached_at_their_size(tmp_path):
         np.save(tmp_path / name, np.random.default_rng(len(name)).normal(size=(64, 3)).astype(np.float32))
     train = load(tmp_path, dense_points=10000, test_fraction=0.0)
     assert train.points.shape == (4, 64, 3) and (train.counts == 64).all()
+
+
+def test_a_data_set_whose_folder_cannot_hold_the_cache_is_cached_in_the_users_cache(tmp_path, monkeypatch):
+    """A read-only data set (a mounted archive): ``<root>/.cache`` cannot be made, so the cache goes to
+    ``$XDG_CACHE_HOME/pointnet/<hash of the root>`` instead of failing the run."""
+    root = tmp_path / "shapes"
+    for name in ("a/1.npy", "a/2.npy", "b/1.npy", "b/2.npy"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        np.save(root / name, np.random.default_rng(len(name)).normal(size=(20, 3)))
+    (root / ".cache").write_text("not a folder")  # as unwritable as a read-only mount, even for root
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    train = load(root, test_fraction=0.0)
+    assert len(train) == 4 and len(list((tmp_path / "home-cache" / "pointnet").glob("*/*.json"))) == 1
+    assert (root / ".cache").read_text() == "not a folder"

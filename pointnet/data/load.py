@@ -1,7 +1,10 @@
 """``load_split``: one call from a data set on disk to a prepared :class:`PointSet`, in any format."""
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -13,6 +16,8 @@ from pointnet.data.layout import discover_classes, list_meshes
 from pointnet.data.pointset import PointSet
 from pointnet.data.sampling import check_up_axis, sample_mesh_file
 from pointnet.data.synthetic import generate_synthetic
+
+log = logging.getLogger("pointnet.data")
 
 FORMATS: tuple[str, ...] = ("meshes", "h5", "resampled", "folder")
 CACHE_FOLDER = ".cache"
@@ -83,12 +88,27 @@ def load_split(
     params = {"fmt": fmt, "root": str(root.resolve()), "split": split, "dense_points": dense_points,
               "normals": bool(normals), "up_axis": up_axis, "max_per_class": max_per_class,
               "subset": subset if fmt == "resampled" else None, **extra}
-    cache = SplitCache(Path(cache_dir) if cache_dir is not None else root / CACHE_FOLDER,
+    cache = SplitCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(root),
                        cache_name(fmt, split, {**params, "classes": names}))
     point_set = cached_point_set(cache, sources, prepare, params, names, workers=workers,
                                  progress=progress, name=f"{fmt}:{root}/{split}")
     require_readable(point_set, folders, str(cache.skipped_path), split)
     return point_set
+
+
+def default_cache_dir(root: Path) -> Path:
+    """``<root>/.cache``, or where the data set's folder cannot be written (a read-only mount, a shared
+    archive), a folder of its own under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    beside = root / CACHE_FOLDER
+    try:
+        beside.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=beside):
+            return beside
+    except OSError:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:12]
+        log.info("cannot write %s; caching in %s (data.cache_dir chooses)", beside, home / "pointnet" / digest)
+        return home / "pointnet" / digest
 
 
 def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, normals: bool, up_axis: str,
