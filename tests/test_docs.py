@@ -1,0 +1,56 @@
+"""The README stays a user's guide with both commands, and the docs site builds with every link and anchor intact."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+MAX_README_LINES = 350
+
+
+def test_the_readme_is_a_guide_of_at_most_350_lines():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines; it is a user's guide of at most {MAX_README_LINES}: "
+        "move history, long tables and measurements into a docs/ page and link it")
+
+
+def _command_after(marker: str) -> str:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert lines.count(marker) == 1, f"README.md must hold {marker} exactly once"
+    at = lines.index(marker)
+    assert lines[at + 1] == "```bash", f"{marker} must be followed by a ```bash block"
+    assert lines[at + 3] == "```", f"the block after {marker} holds one command line"
+    return lines[at + 2]
+
+
+def test_the_readme_opens_with_the_main_and_the_test_command():
+    """`.ci/run` runs the line after `<!-- test-command -->`; both commands come before any section."""
+    assert _command_after("<!-- main-command -->") == "bash scripts/setup_env.sh && .venv/bin/pointnet-train"
+    assert _command_after("<!-- test-command -->") == "bash scripts/setup_env.sh dev && bash scripts/test.sh"
+    text = README.read_text(encoding="utf-8")
+    first_section = text.index("\n## ")
+    assert text.index("<!-- main-command -->") < text.index("<!-- test-command -->") < first_section
+
+
+def test_the_docs_site_builds_strict(tmp_path):
+    """A broken link or anchor (README's too), or a docs page left out of the nav, fails `mkdocs build --strict`."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    front = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "ModelNet40 on a CPU" in front and 'href="recipes/"' in front  # README.md is the front page
+
+
+def test_the_front_page_links_the_pages_beside_it():
+    """README.md links `docs/PAGE.md` (right on GitHub); on the site the page sits beside the front page."""
+    spec = importlib.util.spec_from_file_location("readme_hook", ROOT / "docs" / "readme_hook.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    readme = "[a](docs/recipes.md#seeds) [b](data/README.md) [c](#layout) [d](https://example.org/x.md)"
+    assert hook.front_page(readme) == "[a](recipes.md#seeds) b [c](#layout) [d](https://example.org/x.md)"
