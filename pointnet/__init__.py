@@ -14,6 +14,14 @@ model as an inference API (``Classifier.from_checkpoint(path).predict(inputs)``)
 """
 import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names __getattr__ serves, for type checkers and readers
+    from pointnet.data.load import load_split
+    from pointnet.nn.losses import orthogonality_loss
+    from pointnet.nn.model import PointNet
+    from pointnet.nn.shared_mlp import SHARED_MLPS
+    from pointnet.training.inference import Classifier
 
 # Imported on first use, so that ``import pointnet.apps.entry`` loads no torch (the console scripts set
 # the OpenMP environment before torch's runtime reads it; see pointnet.apps.openmp).

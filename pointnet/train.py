@@ -3,7 +3,7 @@ if __name__ == "__main__":  # the bounded OpenMP spin, set before torch loads (p
     from pointnet.apps.openmp import quiet_openmp
     quiet_openmp()
 
-from pointnet.apps.train import main, train  # noqa: E402
+from pointnet.apps.train import main, train
 
 __all__ = ["main", "train"]
 

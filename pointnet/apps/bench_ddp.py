@@ -7,6 +7,7 @@ each step's wall time. Scaling efficiency: global samples/s over ``world_size`` 
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import socket
@@ -58,7 +59,7 @@ def _rank(rank: int, run: DdpRun, port: int, results) -> None:
         train_one_epoch(net, [data] * (run.warmup + run.steps), optimizer, reg_weight=0.001, device=device,
                         on_step=lambda *_: stamps.append(time.perf_counter()), progress=False)
     if rank == 0:  # loss.item() in every step synchronises the device, so the stamps are step ends
-        results.put([b - a for a, b in zip(stamps, stamps[1:])][run.warmup:])
+        results.put([b - a for a, b in itertools.pairwise(stamps)][run.warmup:])
 
 
 def run_ranks(target, world_size: int, args: tuple, label: str):

@@ -21,13 +21,14 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from pointnet.apps.bench_ddp import ddp_lines, ddp_scaling
-from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.augment import Augmentation
+from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
@@ -85,7 +86,7 @@ def gemm_peak(o: DeviceOptions) -> dict[str, float]:
         set_matmul_precision(name)
         a = torch.randn(o.square, o.square, device=o.device, dtype=PEAK_DTYPES[name])
         b, out = torch.randn_like(a), torch.empty_like(a)
-        seconds = median_seconds(lambda: torch.mm(a, b, out=out), o.device, max(3, o.steps // 4), 1)
+        seconds = median_seconds(partial(torch.mm, a, b, out=out), o.device, max(3, o.steps // 4), 1)
         peaks[name] = 2.0 * o.square**3 / seconds / 1e12
     set_matmul_precision("float32")
     return peaks
@@ -207,7 +208,8 @@ def device_lines(report: dict) -> str:
                      f"{r['train_tflops']:8.2f} {100 * r['peak_fraction']:5.1f}")
     lines.append(f"{'precision':9} {'mode':15} {'B':>5} | {'infer/s':>9} {'TFLOP/s':>8}")
     for r in report["inference"]:
-        lines.append(f"{r['precision']:9} {r['mode']:15} {r['batch']:5d} | {r['samples_per_s']:9.0f} {r['tflops']:8.2f}")
+        lines.append(f"{r['precision']:9} {r['mode']:15} {r['batch']:5d} | {r['samples_per_s']:9.0f} "
+                     f"{r['tflops']:8.2f}")
     for name, d in report["data"].items():
         lines.append(f"data share of a training epoch, {name}: {100 * d['data_share']:.1f}% "
                      f"({d['samples_per_s']:.0f} samples/s, float32 eager)")
@@ -227,7 +229,8 @@ def _names(text: str) -> tuple[str, ...]:
 def add_device_arguments(parser) -> None:
     """The ``--device*`` options of ``pointnet-benchmark``."""
     parser.add_argument("--device", default="cpu",
-                        help="cpu: the CPU table; cuda[:N]: the device section instead (see pointnet.apps.bench_device)")
+                        help="cpu: the CPU table; cuda[:N]: the device section instead "
+                             "(see pointnet.apps.bench_device)")
     parser.add_argument("--device-batches", type=_ints, default=(32, 256, 1024), help="training batch sizes")
     parser.add_argument("--device-compile-batches", type=_ints, default=(32,),
                         help="batch sizes also timed under torch.compile (each compiles once)")
@@ -248,5 +251,5 @@ def device_options(args) -> DeviceOptions:
     """``DeviceOptions`` from parsed ``--device*`` options (the points come from ``--points``)."""
     return DeviceOptions(torch.device(args.device), args.device_batches, args.device_compile_batches,
                          args.device_infer_batch, args.points, args.device_precisions, args.device_modes,
-                         args.device_compile_precisions, args.device_steps, square=args.device_square, epoch_clouds=args.device_epoch_clouds,
-                         ddp_sizes=args.device_ddp)
+                         args.device_compile_precisions, args.device_steps, square=args.device_square,
+                         epoch_clouds=args.device_epoch_clouds, ddp_sizes=args.device_ddp)

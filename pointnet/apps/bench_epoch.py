@@ -25,7 +25,8 @@ EPOCH_RECIPES = ("paper", "modern", "speedrun")
 def add_epoch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch-data", type=Path, default=None,
                         help="a data=folder root: time one real training epoch of each --epoch-recipes on it")
-    parser.add_argument("--epoch-recipes", default=",".join(EPOCH_RECIPES), type=lambda s: [v for v in s.split(",") if v])
+    parser.add_argument("--epoch-recipes", default=",".join(EPOCH_RECIPES),
+                        type=lambda s: [v for v in s.split(",") if v])
     parser.add_argument("--epoch-override", action="append", default=[],
                         help="one more pointnet-train override for the epoch runs (e.g. data.max_per_class=50)")
 

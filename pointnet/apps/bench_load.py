@@ -151,7 +151,8 @@ def load_table(rows: list[dict], cores: int | None) -> str:
     for r in rows:
         lines.append(
             f"{r['lever']:10} {r['openmp_wait']:10} | {r['quiet_samples_per_s']:7.2f} "
-            f"{_threads(r['quiet_threads']):>7} | {r['loaded_samples_per_s']:8.2f} {_threads(r['loaded_threads']):>7} | "
+            f"{_threads(r['quiet_threads']):>7} | {r['loaded_samples_per_s']:8.2f} "
+            f"{_threads(r['loaded_threads']):>7} | "
             f"{100 * r['kept']:4.0f}% {_percent(r['vs_spin_quiet']):>7}")
     lines.append("kept: loaded / alone for the same lever (target for 'default': >= 45%); vs spin: loaded / the "
                  "spin lever alone (torch's defaults, what users had before)")

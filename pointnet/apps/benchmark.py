@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pointnet.apps.bench_epoch import add_epoch_arguments, epoch_rows, epoch_table
 from pointnet.apps.bench_device import add_device_arguments, device_lines, device_options, device_section
+from pointnet.apps.bench_epoch import add_epoch_arguments, epoch_rows, epoch_table
 from pointnet.apps.bench_load import LEVERS, load_probe, load_table, under_load
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
@@ -69,6 +69,11 @@ class Candidate:
     @property
     def name(self) -> str:
         return f"{self.variant}/{self.form}@{self.batch}"
+
+    def warm_up(self) -> None:
+        self.train()
+        self.evaluate()
+        self.evaluate_one()
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -198,7 +203,7 @@ def run_rounds(candidates: list[Candidate], peak: dict, repeats: int, log: Calla
     one sample per round so the peak is measured under the same machine conditions.
     """
     for c in candidates:
-        c.warmup_s = seconds(lambda: (c.train(), c.evaluate(), c.evaluate_one()))
+        c.warmup_s = seconds(c.warm_up)
     start, waited = time.perf_counter(), cpu_pressure_us()
     for r in range(repeats):
         for name, (fn, flop) in peak["probes"].items():
@@ -291,9 +296,9 @@ def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
     so it needs no download; the default data set's preparation time is extrapolated from the rate.
     """
     try:
-        from pointnet.training.batching import make_loader
         from pointnet.data import Augmentation, PointCloudDataset, generate_synthetic, load_split
         from pointnet.data.synthetic import SYNTHETIC_CLASSES
+        from pointnet.training.batching import make_loader
         from pointnet.training.epoch import train_one_epoch
     except ImportError as error:  # the data package is developed in parallel
         return {"skipped": f"pointnet.data not available ({error})"}
@@ -373,7 +378,8 @@ def fmt(value, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'variant':8} {'form':8} {'B':>3} | {'train/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'exec':>6} {'%peak':>5} | "
+    head = (f"{'variant':8} {'form':8} {'B':>3} | "
+            f"{'train/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'exec':>6} {'%peak':>5} | "
             f"{'eval/s':>7} {'GFLOP/s':>7} {'%peak':>5} {'b1 ms':>6} | {'MMAC':>5} {'RSS MiB':>7} {'+step':>6} | "
             f"{'x canon':>7} {'slowdown':>8}")
     lines = [head, "-" * len(head)]
@@ -416,7 +422,8 @@ def data_lines(data: dict) -> str:
     return (f"data pipeline: generate {data['generate_meshes_per_s']:.1f} meshes/s, prepare (sample + cache) "
             f"{data['prepare_meshes_per_s']:.1f} meshes/s -> default synthetic set ({data['default_set_meshes']} "
             f"meshes) ~{data['default_set_generate_s_estimate']:.0f} s to generate + "
-            f"~{data['default_set_prepare_s_estimate']:.0f} s to prepare; cached reload {data['cached_reload_s']:.2f} s; "
+            f"~{data['default_set_prepare_s_estimate']:.0f} s to prepare; "
+            f"cached reload {data['cached_reload_s']:.2f} s; "
             f"loader {data['loader_samples_per_s']:.0f} samples/s; data share of a training epoch "
             f"({data['epoch_model']}, {data['epoch_samples']} samples, {data['epoch_seconds']:.1f} s): "
             f"{100 * data['epoch_data_share']:.1f}%")

@@ -20,7 +20,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pointnet.apps.config import validate, validate_data, validate_eval, validate_export, validate_model, validate_predict
+from pointnet.apps.config import (
+    validate,
+    validate_data,
+    validate_eval,
+    validate_export,
+    validate_model,
+    validate_predict,
+)
 from pointnet.apps.exits import one_line_errors, tell_torchrun
 from pointnet.apps.preflight import check_finite, check_group_choices, check_runtime, check_used_keys
 from pointnet.data.errors import DatasetError

@@ -13,13 +13,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.training.checkpoint import load_checkpoint
 from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validate_model
 from pointnet.apps.preflight import check_runtime
 from pointnet.data import Augmentation, PointSet
-from pointnet.nn.model import PointNet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.data.sampling import z_up_axes
+from pointnet.nn.model import PointNet
+from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.inference import model_from_state
 from pointnet.training.runtime import ThreadGovernor, tune_malloc
 

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from pointnet.apps.launch import register_resolvers
+from pointnet.apps.preflight import check_runtime
 from pointnet.data import FORMATS
 from pointnet.data.corruptions import parse_corruptions
 from pointnet.data.formats import SUBSETS
 from pointnet.data.sampling import UP_AXES
-from pointnet.apps.launch import register_resolvers
-from pointnet.apps.preflight import check_runtime
 from pointnet.errors import ConfigError
+from pointnet.nn.shared_mlp import SHARED_MLPS
 from pointnet.reporting.predictions import PREDICTION_FORMATS
 from pointnet.training.batching import BATCH_SCOPES
 from pointnet.training.distributed import DIST_BACKENDS
-from pointnet.training.settings import OptimizerSettings, SchedulerSettings, TrainSettings
 from pointnet.training.export import EXPORT_FORMATS
 from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
 from pointnet.training.precision import PRECISIONS
-from pointnet.training.settings import COMPILE_MODES
-from pointnet.nn.shared_mlp import SHARED_MLPS
+from pointnet.training.settings import COMPILE_MODES, OptimizerSettings, SchedulerSettings, TrainSettings
 
 LR_SCALINGS = ("none", "linear")
 
@@ -79,9 +78,9 @@ class DataConfig:
     resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
     test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
     split_seed: int = 0  # format=folder: seeds that hash
-    max_per_class: Optional[int] = None
+    max_per_class: int | None = None
     val_fraction: float = 0.1
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
     workers: int = 2
     generate: bool = False
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -107,7 +106,7 @@ class PredictConfig:
 @dataclass
 class ExportConfig:
     format: str = "onnx"
-    path: Optional[str] = None
+    path: str | None = None
 
 
 @dataclass
@@ -120,7 +119,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
     resume: Any = False
-    checkpoint: Optional[str] = None
+    checkpoint: str | None = None
     files: list[str] = field(default_factory=list)
     predict: PredictConfig = field(default_factory=PredictConfig)
     export: ExportConfig = field(default_factory=ExportConfig)

@@ -22,17 +22,22 @@ from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint, prepare_data
-from pointnet.training.checkpoint import CheckpointError
-from pointnet.training.batching import make_loader
-from pointnet.reporting.board import RunBoard
-from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
-from pointnet.reporting.model_card import refresh_model_card, results
 from pointnet.apps.config import ConfigError, register_configs, validate_data
-from pointnet.reporting.corruptions import (card_facts, corruption_figure, corruption_markdown, corruption_scalars,
-                                            corruption_summary)
-from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
 from pointnet.data import PointCloudDataset
 from pointnet.data.corruptions import parse_corruptions
+from pointnet.reporting.board import RunBoard
+from pointnet.reporting.corruptions import (
+    card_facts,
+    corruption_figure,
+    corruption_markdown,
+    corruption_scalars,
+    corruption_summary,
+)
+from pointnet.reporting.critical_points import critical_point_indices, critical_points_figure
+from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
+from pointnet.reporting.model_card import refresh_model_card, results
+from pointnet.training.batching import make_loader
+from pointnet.training.checkpoint import CheckpointError
 from pointnet.training.evaluation import evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.robustness import corruption_confusions

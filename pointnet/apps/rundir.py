@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 def _move_log_files(stub: Path, real: Path) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if not isinstance(handler, logging.FileHandler) or Path(handler.baseFilename).resolve().parent != stub.resolve():
+        if (not isinstance(handler, logging.FileHandler)
+                or Path(handler.baseFilename).resolve().parent != stub.resolve()):
             continue
         source = Path(handler.baseFilename)
         target = real / source.name

@@ -34,8 +34,8 @@ from pointnet.apps.common import augmentation, prepare_data, resolve_device, tas
 from pointnet.apps.config import register_configs, validate
 from pointnet.apps.rundir import move_into
 from pointnet.apps.up_axis_check import show_up_axis
-from pointnet.errors import ConfigError
 from pointnet.data.holdout import Splits, build_splits
+from pointnet.errors import ConfigError
 from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
@@ -46,7 +46,7 @@ from pointnet.training.precision import set_matmul_precision
 from pointnet.training.runtime import ThreadGovernor, process_start_time, tune_malloc
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
-from pointnet.training.stop import StopRequest, Stopped
+from pointnet.training.stop import Stopped, StopRequest
 
 log = logging.getLogger(__name__)
 register_configs()

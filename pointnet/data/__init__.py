@@ -24,9 +24,9 @@ All point clouds are z up, centred, inside the unit sphere, float32.
 from pointnet.data.augment import Augmentation
 from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.errors import DatasetError, MeshError
+from pointnet.data.load import FORMATS, load_split
 from pointnet.data.meshes import read_mesh
 from pointnet.data.pointset import PointSet
-from pointnet.data.load import FORMATS, load_split
 from pointnet.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic
 
 __all__ = [

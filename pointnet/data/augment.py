@@ -163,7 +163,7 @@ class Augmentation:
             return None
         signs = np.ones(3)
         flips = torch.rand(len(self.mirror), generator=generator, dtype=torch.float64).tolist()
-        for axis, draw in zip(self.mirror, flips):
+        for axis, draw in zip(self.mirror, flips, strict=True):
             if draw < 0.5:
                 signs[axis] = -1.0
         return signs

@@ -89,7 +89,8 @@ def mirror_signs(augment: Augmentation, batch: int, device: torch.device, dtype:
     return signs
 
 
-def augment_batch(points: torch.Tensor, augment: Augmentation, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(points: torch.Tensor, augment: Augmentation,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Drop or replace points, mirror, rotate, scale, shift, jitter ``(B, N, 3|6)`` ``points`` (a new tensor).
 
     No shuffle: for batches whose point order is already uniformly random (``DeviceBatches`` draws it so).

@@ -209,7 +209,7 @@ def _prepare_all(
     skipped: list[tuple[str, str]] = []
     results = parallel_map(partial(_prepare_one, prepare), sources, workers=workers,
                            progress=progress, desc=f"sampling {name}", unit="mesh")
-    for source, (cloud, reason) in zip(sources, results):
+    for source, (cloud, reason) in zip(sources, results, strict=True):
         if cloud is None:
             log.warning("skipped %s: %s", source.path, reason)
             skipped.append((source.path, reason))

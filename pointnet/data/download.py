@@ -76,7 +76,8 @@ def fetch(url: str, path: Path, *, progress: bool = True, timeout: float = 60.0)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as file:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=None if progress else True) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name,
+                      disable=None if progress else True) as bar:
                 while chunk := response.read(1 << 20):
                     file.write(chunk)
                     bar.update(len(chunk))

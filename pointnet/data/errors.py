@@ -31,7 +31,7 @@ def mesh_errors(path: str | os.PathLike) -> Iterator[None]:
         yield
     except MeshError as error:
         raise MeshError(error.reason, path) from None
-    except Exception as error:  # noqa: BLE001 - the contract above
+    except Exception as error:  # any error: the contract above
         raise MeshError(f"{type(error).__name__}: {error}", path) from error
 
 

@@ -36,7 +36,7 @@ SPLITS: tuple[str, ...] = ("train", "test")
 
 def split_score(key: str, split_seed: int) -> float:
     """A uniform number in ``[0, 1)`` fixed by ``split_seed`` and the file's relative path ``key``."""
-    digest = hashlib.sha256(f"{int(split_seed)}/{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{int(split_seed)}/{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
@@ -83,7 +83,8 @@ def class_files(root: Path, name: str, split: str, test_fraction: float, split_s
         folder = class_folder
         files = usable_files(folder)
         every = [f"{name}/{file}" for file in files]
-        keys = [key for key, side in zip(every, split_of(every, test_fraction, split_seed)) if side == split]
+        sides = split_of(every, test_fraction, split_seed)
+        keys = [key for key, side in zip(every, sides, strict=True) if side == split]
         if every and not keys:
             raise DatasetError(f"class folder {folder} has {len(every)} file(s), none in the {split} split "
                                f"(data.test_fraction={test_fraction}); add files or give it {split}/ folders")

@@ -155,7 +155,7 @@ def resampled_sources(
     keep, labels, order = _select(owners, names, max_per_class, str(listing))
     sources = [
         Source(str(root / owners[i] / f"{shapes[i]}.txt"), f"{owners[i]}/{shapes[i]}.txt", int(label))
-        for i, label in zip(keep.tolist(), labels.tolist())
+        for i, label in zip(keep.tolist(), labels.tolist(), strict=True)
     ]
     return sources, order
 

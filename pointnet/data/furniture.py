@@ -7,13 +7,13 @@ bed / sofa, bookshelf / dresser), so telling them apart takes the shape, not its
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from pointnet.data.primitives import (PolyMesh, box, cylinder_between, ellipsoid, frustum, rotation_x,
-                                      slab)
+from pointnet.data.primitives import PolyMesh, box, cylinder_between, ellipsoid, frustum, rotation_x, slab
 
 Builder = Callable[[np.random.Generator], list[PolyMesh]]
 
@@ -230,11 +230,12 @@ def bookshelf(rng) -> list[PolyMesh]:
     for z in levels[1:-1]:
         parts.append(slab(-x + t, x - t, -y, y - 0.01, z - t / 2, z + t / 2))
     if rng.random() < 0.5:
-        for z0, z1 in zip(levels[:-1], levels[1:]):
+        for z0, z1 in itertools.pairwise(levels):
             books = int(rng.integers(0, 6))
             xs = np.sort(rng.uniform(-x + t, x - t - 0.05, books))
             for bx in xs:
-                parts.append(slab(bx, bx + 0.04, -y + 0.03, y - 0.03, z0 + t, z0 + t + (z1 - z0) * rng.uniform(0.5, 0.85)))
+                top = z0 + t + (z1 - z0) * rng.uniform(0.5, 0.85)
+                parts.append(slab(bx, bx + 0.04, -y + 0.03, y - 0.03, z0 + t, top))
     return parts
 
 

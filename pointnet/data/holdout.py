@@ -5,6 +5,7 @@ Validation is a stratified, seeded part of the train split, so the test set neve
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from pointnet.data.augment import Augmentation

@@ -195,7 +195,7 @@ def _parse_faces(rows: list[list[str]], num_vertices: int) -> np.ndarray:
         bad = next(i for i, row in enumerate(rows) if not row[0].lstrip("-").isdigit())
         raise MeshError(f"face {bad} does not start with a vertex count: {' '.join(rows[bad])[:60]!r}") from None
     groups: dict[int, list[list[str]]] = {}
-    for i, (size, row) in enumerate(zip(sizes, rows)):
+    for i, (size, row) in enumerate(zip(sizes, rows, strict=True)):
         if size < 3:
             raise MeshError(f"face {i} {' '.join(row)[:60]!r} has fewer than 3 vertices")
         if len(row) <= size:

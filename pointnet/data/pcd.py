@@ -118,7 +118,7 @@ def _header(entries: dict[str, list[str]], start: int) -> Header:
     sizes = _whole_numbers("SIZE", entries["SIZE"], len(names))
     types = _listed("TYPE", entries["TYPE"], len(names))
     counts = _whole_numbers("COUNT", entries.get("COUNT", ["1"] * len(names)), len(names))
-    fields = tuple(_field(*entry) for entry in zip(names, types, sizes, counts))
+    fields = tuple(_field(*entry) for entry in zip(names, types, sizes, counts, strict=True))
     header = Header(fields, _point_count(entries), _encoding(entries["DATA"]), start)
     for name in header.wanted():
         if name not in names:

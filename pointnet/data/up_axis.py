@@ -13,9 +13,10 @@ bounding-box diagonal) compared with the axis's mean count are fair to short and
 panel standing upright fills the few slabs of its thin axis evenly and does not win. Mirror symmetry (the
 up axis lies in a mirror plane, the plane across it is rarely one) was measured too: right for shapes
 turned at random about up and for animals, wrong for aligned boxy sets, where every axis lies in a mirror
-plane, and no better than the slabs when added to them. What the statistic cannot see: shapes with no flat parts (animals, hands) vote by chance, and flat things lying down (a
-keyboard) look like flat things standing (a door). Hence votes per class, one vote per class for the data
-set (large classes do not dominate), and "unsure" instead of an axis when the classes disagree.
+plane, and no better than the slabs when added to them. What the statistic cannot see: shapes with no flat
+parts (animals, hands) vote by chance, and flat things lying down (a keyboard) look like flat things
+standing (a door). Hence votes per class, one vote per class for the data set (large classes do not
+dominate), and "unsure" instead of an axis when the classes disagree.
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ def class_votes(point_sets: list[PointSet], up_axis: str) -> tuple[ClassVote, ..
     tallies: dict[int, Counter] = {label: Counter() for label in range(len(point_sets[0].classes))}
     for point_set in point_sets:
         if len(point_set):
-            for label, vote in zip(np.asarray(point_set.labels), shape_votes(point_set.points)):
+            for label, vote in zip(np.asarray(point_set.labels), shape_votes(point_set.points), strict=True):
                 tallies[int(label)][names[vote] if vote >= 0 else None] += 1
     return tuple(_class_vote(name, tallies[label]) for label, name in enumerate(point_sets[0].classes))
 

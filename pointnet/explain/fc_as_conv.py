@@ -216,7 +216,7 @@ def multiply_adds(module: nn.Linear | nn.Conv2d, input_shape: Sequence[int]) -> 
         positions = math.prod(
             _conv_output_size(size, *args)
             for size, *args in zip(
-                input_shape[1:], module.kernel_size, module.stride, module.padding, module.dilation
+                input_shape[1:], module.kernel_size, module.stride, module.padding, module.dilation, strict=True
             )
         )
         per_position = module.out_channels * (module.in_channels // module.groups)
@@ -318,6 +318,7 @@ def format_table(rows: Sequence[CheckRow]) -> str:
     left = (True, True, True, False, False, False)
 
     def render(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(n) if l else c.rjust(n) for c, n, l in zip(cells, widths, left)).rstrip()
+        return "  ".join(c.ljust(n) if is_left else c.rjust(n)
+                         for c, n, is_left in zip(cells, widths, left, strict=True)).rstrip()
 
     return "\n".join([render(header), render(["-" * n for n in widths]), *map(render, lines)])

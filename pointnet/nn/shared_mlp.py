@@ -20,6 +20,7 @@ plain per-layer code below, which is what the fast path is tested against. ``loo
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -115,7 +116,7 @@ class SharedMLP(nn.Module):
         last = len(channels) - 2
         self.layers = nn.ModuleList(
             SharedLayer(self.fc_type(c_in, c_out), c_out, batch_norm, relu=i < last or last_relu)
-            for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:]))
+            for i, (c_in, c_out) in enumerate(itertools.pairwise(channels))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ class RunBoard:
 
     def class_accuracy(self, prefix: str, cm: ConfusionMatrix, classes: list[str], step: int) -> None:
         """``PREFIX/class_acc/NAME``: each class's accuracy (classes without shapes are left out)."""
-        values = {f"{prefix}/class_acc/{name}": float(acc) for name, acc in zip(classes, cm.class_accuracy)
+        values = {f"{prefix}/class_acc/{name}": float(acc) for name, acc in zip(classes, cm.class_accuracy, strict=True)
                   if not torch.isnan(acc)}
         self.scalars(values, step)
 
@@ -95,7 +95,7 @@ class RunBoard:
         logged once); its description and the ``PREFIX_predictions`` text name both at every step.
         """
         rows = ["| card | true | predicted | probability |", "|---|---|---|---|"]
-        for k, (cloud, label) in enumerate(zip(points.cpu().numpy(), labels)):
+        for k, (cloud, label) in enumerate(zip(points.cpu().numpy(), labels, strict=True)):
             guess = int(predictions.predicted[k])
             true_name, guess_name = classes[label], classes[guess]
             probability = float(predictions.probabilities[k, guess])
@@ -117,7 +117,8 @@ class RunBoard:
 
     def embedding(self, tag: str, predictions: Predictions, classes: list[str], step: int) -> None:
         """The global features ``(M, 1024)`` in the projector, labelled with true and predicted class."""
-        metadata = [[classes[int(t)], classes[int(p)]] for t, p in zip(predictions.labels, predictions.predicted)]
+        metadata = [[classes[int(t)], classes[int(p)]]
+                    for t, p in zip(predictions.labels, predictions.predicted, strict=True)]
         self.writer.add_embedding(predictions.features, metadata=metadata, metadata_header=["class", "predicted"],
                                   tag=tag, global_step=step)
 

@@ -80,8 +80,8 @@ def corruption_scalars(summary: Mapping[str, Any]) -> dict[str, float]:
     mean_acc,mean_drop}``, for TensorBoard."""
     values = {f"corruption/{key}": float(summary[key]) for key in ("clean_acc", "mean_acc", "mean_drop")}
     for kind, entry in summary["kinds"].items():
-        values.update({f"corruption/{kind}/severity_{s}": float(acc) for s, acc in zip(summary["severities"],
-                                                                                         entry["acc"])})
+        values.update({f"corruption/{kind}/severity_{s}": float(acc)
+                       for s, acc in zip(summary["severities"], entry["acc"], strict=True)})
         values[f"corruption/{kind}/mean"] = float(entry["mean_acc"])
     return values
 

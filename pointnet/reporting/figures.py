@@ -12,7 +12,6 @@ import torch
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
-
 MAX_INCHES = 8.0  # 800 px at 100 dpi: TensorBoard's image card shows it without shrinking the labels away
 
 

@@ -12,7 +12,7 @@ def _percent(value: float | None) -> str:
 def per_class_table(confusion: list[list[int]], classes: list[str]) -> list[str]:
     """A Markdown table: class, shapes, correct, accuracy (from ``confusion[true][predicted]``)."""
     lines = ["| class | shapes | correct | accuracy |", "|---|---:|---:|---:|"]
-    for i, (name, row) in enumerate(zip(classes, confusion)):
+    for i, (name, row) in enumerate(zip(classes, confusion, strict=True)):
         total = sum(row)
         lines.append(f"| {name} | {total} | {row[i]} | {_percent(row[i] / total if total else None)} |")
     return lines

@@ -71,8 +71,8 @@ def plan_budget(minutes: float, *, train_shapes: int, val_shapes: int, test_shap
     def cost(epochs: int) -> dict[str, float]:
         early = early_epoch_count(epochs, early_fraction, early_points)
         validations = len({*range(val_every - 1, epochs, val_every), epochs - 1}) if val_shapes else 0
-        return {"train": trained * (early * sample_seconds(early_points) + (epochs - early) * sample_seconds(num_points)),
-                "validation": validations * val_shapes * eval_shape}
+        per_sample = early * sample_seconds(early_points) + (epochs - early) * sample_seconds(num_points)
+        return {"train": trained * per_sample, "validation": validations * val_shapes * eval_shape}
 
     epochs = 0
     while sum(cost(epochs + 1).values()) <= available:

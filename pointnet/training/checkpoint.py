@@ -45,7 +45,7 @@ class CheckpointWriteError(OSError):
     """A checkpoint that could not be written (disk full, read-only folder); the previous one is intact."""
 
 
-def _digest(value: Any, h: "hashlib._Hash") -> None:
+def _digest(value: Any, h: hashlib._Hash) -> None:
     """Feed ``value`` (nested dicts, lists, tensors, scalars) into ``h`` in a fixed order."""
     if isinstance(value, torch.Tensor):
         t = value.detach().cpu().contiguous()
@@ -114,7 +114,8 @@ def _read(path: Path, map_location: str | torch.device) -> Any:
             reason = f"corrupt ({type(exc).__name__}: {first[:200]})"
         raise CheckpointError(path, reason) from exc
     except OSError as exc:
-        raise CheckpointError(path, f"cannot read it ({exc.strerror or exc})", "check the path and its permissions")
+        raise CheckpointError(path, f"cannot read it ({exc.strerror or exc})",
+                              "check the path and its permissions") from exc
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -6,14 +6,13 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from torch.utils.data import DataLoader
-
-from pointnet.nn.losses import classification_loss
 from pointnet.data.augment import rotation_about_z
 from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
+from pointnet.nn.losses import classification_loss
 from pointnet.training.epoch import batch_count, model_dtype
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.precision import autocast

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import torch
@@ -25,8 +25,9 @@ from pointnet.training.evaluation import predict_logits
 if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
     import trimesh
 
-Item = Union[str, os.PathLike, np.ndarray, "trimesh.Trimesh", "trimesh.Scene", "trimesh.PointCloud"]
-Inputs = Union[Item, torch.Tensor, Sequence[Item]]
+# Strings, so that the lazily imported trimesh stays out of the module's run time.
+Item: TypeAlias = "str | os.PathLike | np.ndarray | trimesh.Trimesh | trimesh.Scene | trimesh.PointCloud"
+Inputs: TypeAlias = "Item | torch.Tensor | Sequence[Item]"
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Prediction:
         return self.labels[0]
 
     def top_k(self) -> list[tuple[str, float]]:
-        return list(zip(self.labels, self.probabilities))
+        return list(zip(self.labels, self.probabilities, strict=True))
 
 
 def model_from_state(state: dict[str, Any], path: str | os.PathLike, shared_mlp: str | None = None,
@@ -89,7 +90,7 @@ class Classifier:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
-                        shared_mlp: str | None = None, **options: Any) -> "Classifier":
+                        shared_mlp: str | None = None, **options: Any) -> Classifier:
         """Build from a ``last.pt``/``best.pt``; ``shared_mlp`` picks another variant than the trained one."""
         state = load_checkpoint(Path(path))
         model = model_from_state(state, path, shared_mlp).to(device)
@@ -107,9 +108,9 @@ class Classifier:
         logits: list[torch.Tensor | None] = [None] * len(clouds)
         for group in self.batches(clouds):
             batch = torch.stack([clouds[i][1] for i in group]).to(self.device, model_dtype(self.model))
-            for i, row in zip(group, predict_logits(self.model, batch, votes)[0].cpu()):
+            for i, row in zip(group, predict_logits(self.model, batch, votes)[0].cpu(), strict=True):
                 logits[i] = row
-        return [self.record(name, row, top_k) for (name, _), row in zip(clouds, logits)]
+        return [self.record(name, row, top_k) for (name, _), row in zip(clouds, logits, strict=True)]
 
     def clouds(self, inputs: Inputs) -> list[tuple[str, torch.Tensor]]:
         """``(name, (n, C) tensor)`` per input, preprocessed; a bad input raises naming it."""

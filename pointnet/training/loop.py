@@ -32,7 +32,7 @@ from pointnet.training.precision import precision
 from pointnet.training.runtime import ThreadGovernor
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
-from pointnet.training.stop import StopAtBoundary, StopRequest, Stopped
+from pointnet.training.stop import StopAtBoundary, Stopped, StopRequest
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ class ConfusionMatrix:
     loss_sum: float = 0.0
 
     @classmethod
-    def empty(cls, num_classes: int) -> "ConfusionMatrix":
+    def empty(cls, num_classes: int) -> ConfusionMatrix:
         return cls(torch.zeros(num_classes, num_classes, dtype=torch.int64))
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, loss_sum: float = 0.0) -> None:
@@ -51,7 +51,7 @@ class ConfusionMatrix:
         """Per-class accuracy table as aligned text."""
         width = max(len(c) for c in classes + ["class"])
         lines = [f"{'class':<{width}}  {'shapes':>6}  {'correct':>7}  {'accuracy':>8}"]
-        for name, row, acc in zip(classes, self.matrix, self.class_accuracy):
+        for name, row, acc in zip(classes, self.matrix, self.class_accuracy, strict=True):
             lines.append(f"{name:<{width}}  {int(row.sum()):>6}  {int(row[classes.index(name)]):>7}  {acc:>8.4f}")
         lines.append(f"{'overall':<{width}}  {self.total:>6}  {int(self.matrix.diagonal().sum()):>7}  "
                      f"{self.accuracy:>8.4f}")

@@ -49,7 +49,7 @@ def corruption_confusions(model: nn.Module, dataset: PointCloudDataset, kinds: S
                                                   disable=None if progress else True)):
         predict_into(clean, model, points, labels, batch_size, device)
         for kind in kinds:
-            for severity, confusion in zip(SEVERITIES, corrupted[kind]):
+            for severity, confusion in zip(SEVERITIES, corrupted[kind], strict=True):
                 changed = corrupt(points, kind, severity, corruption_generator(seed, kind, severity, chunk))
                 predict_into(confusion, model, changed, labels, batch_size, device)
     return clean, corrupted

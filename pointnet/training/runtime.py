@@ -49,8 +49,9 @@ def tune_malloc() -> bool:
     """Serve large blocks from a heap that is kept between steps (glibc ``mallopt``).
 
     Sets ``M_MMAP_MAX=0`` (no mmap for large blocks) and a 2 GiB ``M_TRIM_THRESHOLD`` (keep up to that
-    much freed memory at the heap top instead of returning it to the kernel). Call it at start-up, before the first large allocation; later
-    calls do nothing. Returns whether the settings are in force (False off glibc, e.g. macOS, musl).
+    much freed memory at the heap top instead of returning it to the kernel). Call it at start-up, before
+    the first large allocation; later calls do nothing. Returns whether the settings are in force (False off
+    glibc, e.g. macOS, musl).
     """
     global _applied
     if _applied is None:

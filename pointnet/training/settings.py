@@ -7,7 +7,6 @@ their config, real instances of these classes, never a config object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -61,8 +60,9 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile'
 @dataclass
 class TrainSettings:
     epochs: int = 25  # set from budget_minutes when that is given
-    budget_minutes: Optional[float] = None  # the whole command's wall-clock budget on the reference machine
-                                            # (pointnet.training.budget): sets epochs; null = train.epochs
+    # the whole command's wall-clock budget on the reference machine (pointnet.training.budget): sets epochs;
+    # null = train.epochs
+    budget_minutes: float | None = None
     early_points: int = 0  # points per training cloud in the first early_fraction of the epochs; 0 = off
     early_fraction: float = 0.5
     val_every: int = 1  # validate every this many epochs, and after the last
@@ -76,8 +76,8 @@ class TrainSettings:
     ema_decay: float = 0.0  # > 0: validate, test and save a moving average of the weights (per step); 0 = off
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = 0
-    threads: Optional[int] = None
-    device_data: Optional[bool] = None
+    threads: int | None = None
+    device_data: bool | None = None
     device: str = "auto"
     compile: bool = False
     compile_mode: str = "default"

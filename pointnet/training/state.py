@@ -16,8 +16,14 @@ import torch
 
 from pointnet.nn.model import PointNet
 from pointnet.training import distributed as dist
-from pointnet.training.checkpoint import (CheckpointError, load_checkpoint, load_weights, rng_state,
-                                         save_checkpoint, set_rng_state)
+from pointnet.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from pointnet.training.optim import build_optimizer, build_scheduler
 from pointnet.training.precision import precision
 from pointnet.training.settings import Recipe

@@ -44,7 +44,7 @@ class StopRequest:
         self._previous: dict[int, Any] = {}
         self._depth = 0
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         self._depth += 1
         if self._depth == 1:
             for sig in SIGNALS:
