@@ -33,7 +33,7 @@ from pointnet.data.pointset import PointSet
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
 from pointnet.nn.model import PointNet
-from pointnet.training.batching import make_loader
+from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.device_batches import DeviceBatches
 from pointnet.training.epoch import train_one_epoch
 from pointnet.training.precision import autocast, set_matmul_precision
@@ -135,7 +135,7 @@ def inference_rate(o: DeviceOptions, name: str, mode: str) -> float:
     return rate
 
 
-def epoch_data_share(o: DeviceOptions, batch: int) -> dict[str, float]:
+def epoch_data_share(o: DeviceOptions, batch: int) -> dict[str, dict[str, float]]:
     """Data share and samples/s of one epoch over random dense clouds: device pipeline vs CPU loader."""
     rng = np.random.default_rng(0)
     dense = rng.normal(size=(o.epoch_clouds, 2 * o.points, 3)).astype(np.float32)
@@ -147,9 +147,9 @@ def epoch_data_share(o: DeviceOptions, batch: int) -> dict[str, float]:
                           ("cpu loader", make_loader(dataset, batch, train=True, seed=0))):
         model, _ = build(o, "eager")
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        batches.batch_sampler.set_epoch(0)
+        epoch_sampler(batches).set_epoch(0)
         train_one_epoch(model, batches, optimizer, reg_weight=0.001, device=o.device, progress=False)  # warm-up
-        batches.batch_sampler.set_epoch(1)
+        epoch_sampler(batches).set_epoch(1)
         stats = train_one_epoch(model, batches, optimizer, reg_weight=0.001, device=o.device, progress=False)
         out[name] = {"data_share": stats.data_share, "samples_per_s": stats.samples_per_second}
     return out

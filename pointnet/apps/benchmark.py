@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -88,10 +89,10 @@ def matmul_probes(batch: int, points: int, square: int) -> dict[str, tuple[Calla
     machines runs fastest). The peak is the best median of them."""
     shapes = {"square": (square, square, square), "pointnet": (batch * points, 128, 1024),
               "sample": (points, 128, 1024)}
-    probes = {}
+    probes: dict[str, tuple[Callable[[], object], float]] = {}
     for name, (m, k, n) in shapes.items():
         a, b, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
-        probes[name] = (lambda a=a, b=b, out=out: torch.mm(a, b, out=out), 2.0 * m * k * n)
+        probes[name] = (partial(torch.mm, a, b, out=out), 2.0 * m * k * n)
     return probes
 
 
@@ -215,14 +216,15 @@ def run_rounds(candidates: list[Candidate], peak: dict, repeats: int, log: Calla
             c.times["eval"].append(seconds(c.evaluate))
             c.times["eval1"].append(statistics.median(seconds(c.evaluate_one) for _ in range(5)))
         log(f"round {r + 1}/{repeats} done")
-    if waited is not None:
-        peak["pressure"] = (cpu_pressure_us() - waited) / 1e6 / (time.perf_counter() - start)
+    now = cpu_pressure_us()
+    if waited is not None and now is not None:
+        peak["pressure"] = (now - waited) / 1e6 / (time.perf_counter() - start)
 
 
 def measure_peak(batch: int, points: int, repeats: int, square: int) -> dict:
     """GEMM probes timed ``repeats`` times at start (after a warm-up call)."""
     probes = matmul_probes(batch, points, square)
-    samples = {name: [] for name in probes}
+    samples: dict[str, list[float]] = {name: [] for name in probes}
     for name, (fn, flop) in probes.items():
         fn()
         samples[name] += [flop / seconds(fn) / 1e9 for _ in range(repeats)]
@@ -296,7 +298,7 @@ def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
     so it needs no download; the default data set's preparation time is extrapolated from the rate.
     """
     try:
-        from pointnet.data import Augmentation, PointCloudDataset, generate_synthetic, load_split
+        from pointnet.data import Augmentation, PointCloudDataset, PointSet, generate_synthetic, load_split
         from pointnet.data.synthetic import SYNTHETIC_CLASSES
         from pointnet.training.batching import make_loader
         from pointnet.training.epoch import train_one_epoch
@@ -308,7 +310,7 @@ def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
         generate_seconds = seconds(lambda: generate_synthetic(root, train_per_class=per_class, test_per_class=1,
                                                               workers=args.data_workers, progress=False))
         meshes = len(SYNTHETIC_CLASSES) * (per_class + 1)
-        holder = {}
+        holder: dict[str, PointSet] = {}
         prepare_seconds = seconds(lambda: holder.update(
             train=load_split("meshes", root, "train", cache_dir=Path(tmp) / "cache", workers=args.data_workers,
                              progress=False)))

@@ -76,7 +76,9 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
     if "subset" in saved:  # checkpoints from before the key was renamed
         saved["resampled_lists"] = saved.pop("subset")
     typed = OmegaConf.from_dotlist(_typed(overrides, "data."))
-    return OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
+    merged = OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
+    assert isinstance(merged, DictConfig)  # a merge onto a structured config stays one
+    return merged
 
 
 def augmentation(d: DictConfig) -> Augmentation:

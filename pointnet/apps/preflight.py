@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.errors import ConfigError
+
+T = TypeVar("T")
 
 APP_KEYS: dict[str, tuple[str, ...]] = {
     "train": ("model", "data", "optimizer", "scheduler", "train", "seed", "resume", "eval.batch_size"),
@@ -38,8 +40,22 @@ def config_leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, node
 
 
+def plain_dict(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """``cfg`` as plain dicts and lists (``OmegaConf.to_container``, which types its result as any container)."""
+    node = OmegaConf.to_container(cfg, resolve=resolve)
+    assert isinstance(node, dict)  # a DictConfig becomes a dict
+    return cast(dict[str, Any], node)
+
+
+def settings_object(node: DictConfig, kind: type[T]) -> T:
+    """A structured config group as the dataclass instance it was built from (``OmegaConf.to_object``)."""
+    value = OmegaConf.to_object(node)
+    assert isinstance(value, kind), f"expected {kind.__name__}, got {type(value).__name__}"
+    return value
+
+
 def _plain(cfg: Any) -> dict[str, Any]:
-    node = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg)
+    node = plain_dict(cfg, resolve=False) if isinstance(cfg, DictConfig) else dict(cfg)
     node.pop("hydra", None)
     return node
 

@@ -32,10 +32,12 @@ from omegaconf import DictConfig, OmegaConf
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import augmentation, prepare_data, resolve_device, task_overrides
 from pointnet.apps.config import register_configs, validate
+from pointnet.apps.preflight import plain_dict, settings_object
 from pointnet.apps.rundir import move_into
 from pointnet.apps.up_axis_check import show_up_axis
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
+from pointnet.reporting.hparams import Setting
 from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
@@ -44,7 +46,7 @@ from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
 from pointnet.training.precision import set_matmul_precision
 from pointnet.training.runtime import ThreadGovernor, process_start_time, tune_malloc
-from pointnet.training.settings import Recipe
+from pointnet.training.settings import OptimizerSettings, Recipe, SchedulerSettings, TrainSettings
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import Stopped, StopRequest
 
@@ -66,14 +68,15 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
 def model_args(cfg: DictConfig, num_classes: int) -> dict[str, Any]:
     """The plain constructor arguments of ``PointNet``, also stored in checkpoints (``in_channels``
     is 6 when ``data.normals`` feeds the normals)."""
-    return dict(num_classes=num_classes, **OmegaConf.to_container(cfg.model, resolve=True),
-                in_channels=6 if cfg.data.normals else 3)
+    return dict(num_classes=num_classes, **plain_dict(cfg.model), in_channels=6 if cfg.data.normals else 3)
 
 
 def recipe(cfg: DictConfig) -> Recipe:
     """The training layer's settings: instances of its own dataclasses, which the schema is built from."""
-    return Recipe(train=OmegaConf.to_object(cfg.train), optimizer=OmegaConf.to_object(cfg.optimizer),
-                  scheduler=OmegaConf.to_object(cfg.scheduler), seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
+    return Recipe(train=settings_object(cfg.train, TrainSettings),
+                  optimizer=settings_object(cfg.optimizer, OptimizerSettings),
+                  scheduler=settings_object(cfg.scheduler, SchedulerSettings),
+                  seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
 
 
 # Keys that leave the results as they are (paths, parallelism, logging): not hparams, not in sweep job names
@@ -100,9 +103,9 @@ def changes_results(key: str) -> bool:
     return not any(key == n or key.startswith(f"{n}.") for n in NOT_RESULTS)
 
 
-def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, object]:
+def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, Setting]:
     """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
-    settings = flat_settings(OmegaConf.to_container(cfg, resolve=True))
+    settings = flat_settings(plain_dict(cfg))
     kept = {k: v for k, v in settings.items() if changes_results(k)}
     return {**kept, "world_size": world_size, "global_batch": global_batch}
 
@@ -241,11 +244,13 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
     apply_budget(cfg, splits, global_batch)
     plan = recipe(cfg)
     state = TrainingState(model_args(cfg, len(splits.classes)), splits.classes, plan, global_batch, device,
-                          OmegaConf.to_container(cfg, resolve=True))
+                          plain_dict(cfg))
     net = dist.data_parallel(state.model, device)
     if plan.train.compile:  # the first steps compile (about a minute on CPU); checkpoints keep `model`
         mode = plan.train.compile_mode  # reduce-overhead: CUDA graphs (static shapes: training drops the last batch)
-        net = torch.compile(net, mode=None if mode == "default" else mode)
+        compiled = torch.compile(net, mode=None if mode == "default" else mode)
+        assert isinstance(compiled, torch.nn.Module)  # a module compiles to an OptimizedModule
+        net = compiled
     if dist.active():
         log.info("rank %d of %d on %s: batch %d per rank, %d global, lr %g", dist.rank(), dist.world_size(),
                  device, rank_batch, global_batch, state.lr)

@@ -27,7 +27,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Create or replace ``path`` with what ``write(file)`` writes, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -212,7 +212,7 @@ def _prepare_all(
     for source, (cloud, reason) in zip(sources, results, strict=True):
         if cloud is None:
             log.warning("skipped %s: %s", source.path, reason)
-            skipped.append((source.path, reason))
+            skipped.append((source.path, str(reason)))  # a reason comes with every missing cloud
             continue
         if points is None or len(cloud) > points.shape[1]:
             points = _widened(points, len(sources), cloud, counts[: len(files)])
@@ -233,8 +233,9 @@ def fill_rows(cloud: np.ndarray, rows: int) -> np.ndarray:
 def _widened(points: np.ndarray | None, total: int, cloud: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """A ``(total, len(cloud), C)`` buffer holding the clouds already in ``points`` (their ``counts``)."""
     wider = np.empty((total, *cloud.shape), dtype=np.float32)
-    for i, count in enumerate(counts):
-        wider[i] = fill_rows(points[i, :count], len(cloud))
+    if points is not None:  # else no cloud yet (``counts`` is empty)
+        for i, count in enumerate(counts):
+            wider[i] = fill_rows(points[i, :count], len(cloud))
     return wider
 
 

@@ -100,10 +100,10 @@ def mesh_points(mesh: trimesh.Trimesh | trimesh.PointCloud | trimesh.Scene, prep
         if prep.normals:
             raise ValueError(f"{name}: a trimesh.PointCloud carries no normals, but the run fed (x, y, z, nx, ny, nz)")
         return prepare_cloud(np.asarray(mesh.vertices), prep, name, seed)
-    if isinstance(mesh, trimesh.Scene):
-        mesh = mesh.to_mesh()
+    surface = mesh.to_mesh() if isinstance(mesh, trimesh.Scene) else mesh
     try:
-        solid = checked_mesh(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64))
+        solid = checked_mesh(np.asarray(surface.vertices, dtype=np.float64),
+                             np.asarray(surface.faces, dtype=np.int64))
         return sample_surface(solid, prep.num_points, normals=prep.normals, up_axis=prep.up_axis,
                               rng=mesh_seed(seed, name))
     except MeshError as exc:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pointnet.data.cache import Prepare, SplitCache, cache_name, cached_point_set, require_readable
 from pointnet.data.folder import folder_sources, sample_folder_file
@@ -115,7 +116,7 @@ def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, norma
                    classes: Sequence[str] | None, max_per_class: int | None, subset: str, seed: int,
                    test_fraction: float, split_seed: int) -> tuple[list, list[str], Prepare, dict[str, Path], dict]:
     """Sources, class names, the per-file ``prepare``, class folders and the format's own cache parameters."""
-    sampled = dict(count=dense_points, normals=normals, up_axis=up_axis)
+    sampled: dict[str, Any] = dict(count=dense_points, normals=normals, up_axis=up_axis)
     if fmt == "meshes":
         names = discover_classes(root, classes)
         sources = list_meshes(root, split, names, max_per_class)

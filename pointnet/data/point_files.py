@@ -119,6 +119,8 @@ def _read_ply(path: Path) -> np.ndarray:
     if faces:
         raise MeshError(f"a mesh with {faces} faces, not a vertex-only point cloud")
     cloud = trimesh.load(path, file_type="ply", process=False)
+    if not isinstance(cloud, (trimesh.PointCloud, trimesh.Trimesh)):  # a vertex-only PLY loads as a PointCloud
+        raise MeshError(f"read as a {type(cloud).__name__}, not a point cloud")
     xyz = np.asarray(cloud.vertices, dtype=np.float64)
     vertex = getattr(cloud, "metadata", {}).get("_ply_raw", {}).get("vertex", {}).get("data", {})
     names = (vertex.dtype.names or ()) if isinstance(vertex, np.ndarray) else tuple(vertex)

@@ -70,7 +70,9 @@ class PolyMesh:
 
 def merge(parts: list[PolyMesh]) -> PolyMesh:
     """One mesh holding every part (faces re-indexed)."""
-    vertices, groups, offset = [], {}, 0
+    vertices: list[np.ndarray] = []
+    groups: dict[int, list[np.ndarray]] = {}
+    offset = 0
     for part in parts:
         vertices.append(part.vertices)
         for n, polygons in part.faces.items():

@@ -60,7 +60,7 @@ def full_kernel_conv_from_linear(linear: nn.Linear, height: int, width: int) -> 
     conv = conv.to(linear.weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(linear.weight.view(linear.out_features, 1, height, width))
-        if linear.bias is not None:
+        if conv.bias is not None:  # built with one exactly when linear has one
             conv.bias.copy_(linear.bias)
     return conv
 
@@ -75,7 +75,7 @@ def one_by_one_conv_from_linear(linear: nn.Linear) -> nn.Conv2d:
     conv = conv.to(linear.weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(linear.weight.view(linear.out_features, linear.in_features, 1, 1))
-        if linear.bias is not None:
+        if conv.bias is not None:  # built with one exactly when linear has one
             conv.bias.copy_(linear.bias)
     return conv
 

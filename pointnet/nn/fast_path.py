@@ -22,7 +22,8 @@ plain ops on the row layout.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -31,11 +32,21 @@ from torch.nn import functional as F
 from pointnet.nn.fused import fold_batch_norm, pooled_eval, pooled_linear_bn_relu, uses_batch_stats
 
 
-def _weight(layer: nn.Module) -> torch.Tensor:
+class Layer(Protocol):
+    """What this module reads of a ``pointnet.nn.shared_mlp.SharedLayer`` (which imports this module)."""
+
+    fc: nn.Linear | nn.Conv1d
+    bn: nn.BatchNorm1d | None
+    relu: bool
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
+def _weight(layer: Layer) -> torch.Tensor:
     return layer.fc.weight.flatten(1)  # Linear (out, in) or Conv1d (out, in, 1) -> (out, in)
 
 
-def _needs_grad(layer: nn.Module, x: torch.Tensor) -> bool:
+def _needs_grad(layer: Layer, x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in layer.parameters()))
 
 
@@ -44,7 +55,7 @@ def _cpu_kernels(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
 
 
-def _foldable(layer: nn.Module, x: torch.Tensor) -> bool:
+def _foldable(layer: Layer, x: torch.Tensor) -> bool:
     """On a CPU, BatchNorm (if any) uses running statistics and nothing needs a gradient."""
     return (
         _cpu_kernels(x)
@@ -53,7 +64,7 @@ def _foldable(layer: nn.Module, x: torch.Tensor) -> bool:
     )
 
 
-def layer_rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def layer_rows(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     """One ``SharedLayer`` on rows: ``(B*N, C_in) -> (B*N, C_out)``."""
     if _foldable(layer, x):
         weight, bias = fold_batch_norm(_weight(layer), layer.fc.bias, layer.bn)
@@ -65,7 +76,7 @@ def layer_rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x.relu_() if layer.relu else x
 
 
-def forward_rows(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+def forward_rows(layers: Sequence[Layer], x: torch.Tensor) -> torch.Tensor:
     """The whole stack: ``(B, N, C_0) -> (B, N, C_last)``."""
     batch, points, c_in = x.shape
     rows = x.reshape(batch * points, c_in)
@@ -74,7 +85,7 @@ def forward_rows(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     return rows.view(batch, points, -1)
 
 
-def _fused_trainable(layer: nn.Module, x: torch.Tensor) -> bool:
+def _fused_trainable(layer: Layer, x: torch.Tensor) -> bool:
     """The fused batch-statistics kernel covers this layer on this input (else the plain ops, which
     also raise BatchNorm's own error for a single row)."""
     bn = layer.bn
@@ -90,17 +101,17 @@ def _fused_trainable(layer: nn.Module, x: torch.Tensor) -> bool:
     )
 
 
-def pool_last(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def pool_last(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     """The last layer followed by the max over points: ``(B, N, C_in) -> (B, C_out)``."""
     batch, points, c_in = x.shape
     if _foldable(layer, x):
         weight, bias = fold_batch_norm(_weight(layer), layer.fc.bias, layer.bn)
         return pooled_eval(x, weight, bias, layer.relu)
-    if _fused_trainable(layer, x):
+    if layer.bn is not None and _fused_trainable(layer, x):
         return pooled_linear_bn_relu(x, _weight(layer), layer.fc.bias, layer.bn, layer.relu)
     return layer_rows(layer, x.reshape(batch * points, c_in)).view(batch, points, -1).amax(dim=1)
 
 
-def pool_rows(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+def pool_rows(layers: Sequence[Layer], x: torch.Tensor) -> torch.Tensor:
     """The whole stack and the max over points: ``(B, N, C_0) -> (B, C_last)``."""
     return pool_last(layers[-1], forward_rows(layers[:-1], x))

@@ -50,13 +50,15 @@ def update_running_stats(bn: nn.BatchNorm1d, mean: torch.Tensor, var_unbiased: t
     ``momentum=None`` is the cumulative average ``1 / num_batches_tracked``; the variance kept is the
     unbiased one. Training code may change ``bn.momentum`` at any time: it is read on every call.
     """
-    if not (bn.training and bn.track_running_stats and bn.running_mean is not None):
+    running_mean, running_var, tracked = bn.running_mean, bn.running_var, bn.num_batches_tracked
+    if not (bn.training and bn.track_running_stats and running_mean is not None):
         return
-    bn.num_batches_tracked.add_(1)
-    factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    assert running_var is not None and tracked is not None  # BatchNorm registers the three together
+    tracked.add_(1)
+    factor = 1.0 / float(tracked) if bn.momentum is None else bn.momentum
     with torch.no_grad():
-        bn.running_mean.copy_(factor * mean + (1 - factor) * bn.running_mean)
-        bn.running_var.copy_(factor * var_unbiased + (1 - factor) * bn.running_var)
+        running_mean.copy_(factor * mean + (1 - factor) * running_mean)
+        running_var.copy_(factor * var_unbiased + (1 - factor) * running_var)
 
 
 def fold_batch_norm(
@@ -69,6 +71,7 @@ def fold_batch_norm(
     b = bias if bias is not None else weight.new_zeros(weight.shape[0])
     if bn is None:
         return weight, b
+    assert bn.running_mean is not None and bn.running_var is not None, "folding needs running statistics"
     scale = torch.rsqrt(bn.running_var + bn.eps)
     shift = -bn.running_mean
     if bn.weight is not None:
@@ -117,9 +120,9 @@ def pooled_eval(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu:
     x = x.contiguous()
     batch, points, _ = x.shape
     buffer = _chunk_buffer(x, weight.shape[0])
-    maxima = [_chunk_product(x, weight, start, count, buffer).amax(dim=2)  # (C, k)
+    blocks = [_chunk_product(x, weight, start, count, buffer).amax(dim=2)  # (C, k)
               for start, count in _chunks(batch, points, weight.shape[0], x.device)]
-    maxima = torch.cat(maxima, dim=1).t() + bias  # (B, C)
+    maxima = torch.cat(blocks, dim=1).t() + bias  # (B, C)
     return maxima.relu_() if relu else maxima
 
 

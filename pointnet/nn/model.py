@@ -18,7 +18,7 @@ class FullyConnected(nn.Sequential):
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
         self.fc = nn.Linear(in_features, out_features)
-        self.bn = nn.BatchNorm1d(out_features)
+        self.bn: nn.BatchNorm1d | nn.Identity = nn.BatchNorm1d(out_features)  # Identity once folded for export
         self.relu = nn.ReLU()
 
 
@@ -125,6 +125,7 @@ class PointNet(nn.Module):
     def align_input(self, points: torch.Tensor) -> torch.Tensor:
         """``(B, N, C)`` points with the input T-Net's ``(B, 3, 3)`` transform (predicted from xyz)
         applied to the xyz and, for ``C = 6``, to the normals."""
+        assert self.input_tnet is not None, "align_input is called only on a model with the input T-Net"
         xyz = points[..., :3]
         transform = self.input_tnet(xyz)  # (B, 3, 3)
         if self.in_channels == 3:

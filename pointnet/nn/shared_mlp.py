@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import cast
 
 import torch
 from torch import nn
@@ -80,11 +81,11 @@ class PointLinear(nn.Linear):
 class SharedLayer(nn.Module):
     """One per-point layer: ``fc`` (PointLinear or PointConv1d), optional ``bn``, optional ReLU."""
 
-    def __init__(self, fc: nn.Module, out_features: int, batch_norm: bool, relu: bool) -> None:
+    def __init__(self, fc: nn.Linear | nn.Conv1d, out_features: int, batch_norm: bool, relu: bool) -> None:
         super().__init__()
-        self.fc = fc
-        self.bn = nn.BatchNorm1d(out_features) if batch_norm else None
-        self.relu = relu
+        self.fc: nn.Linear | nn.Conv1d = fc
+        self.bn: nn.BatchNorm1d | None = nn.BatchNorm1d(out_features) if batch_norm else None
+        self.relu: bool = relu
 
 
 class SharedMLP(nn.Module):
@@ -102,7 +103,7 @@ class SharedMLP(nn.Module):
     (``fc_type``), the working layout (``to_layout`` / ``from_layout``) and how one layer runs (``layer``).
     """
 
-    fc_type: type[nn.Module] = PointLinear
+    fc_type: type[PointLinear] | type[PointConv1d] = PointLinear
     has_fast_path: bool = True
 
     def __init__(
@@ -119,11 +120,16 @@ class SharedMLP(nn.Module):
             for i, (c_in, c_out) in enumerate(itertools.pairwise(channels))
         )
 
+    @property
+    def shared_layers(self) -> Sequence[SharedLayer]:
+        """``layers`` as the ``SharedLayer``s they are (``nn.ModuleList`` types its items as ``nn.Module``)."""
+        return cast(Sequence[SharedLayer], self.layers)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fast:
-            return fast_path.forward_rows(self.layers, x)
+            return fast_path.forward_rows(self.shared_layers, x)
         x = self.to_layout(x)
-        for layer in self.layers:
+        for layer in self.shared_layers:
             x = self.layer(layer, x)
         return self.from_layout(x)
 
@@ -131,7 +137,7 @@ class SharedMLP(nn.Module):
         """Max over points of ``forward(x)``: ``(B, N, C_0) -> (B, C_last)`` (PointNet's symmetric
         function); the fast path never materialises the last ``(B, N, C_last)`` activation."""
         if self.fast:
-            return fast_path.pool_rows(self.layers, x)
+            return fast_path.pool_rows(self.shared_layers, x)
         return self(x).amax(dim=1)  # (B, N, C) -> (B, C)
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,6 +68,12 @@ class RunBoard:
         with _writing(self.log_dir):
             self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
+    def _summary(self, summary: Any, step: int | None = None) -> None:
+        """Write a ready-made summary protobuf (a mesh, HParams), for which SummaryWriter has no public call."""
+        writer = self.writer.file_writer
+        assert writer is not None  # SummaryWriter opens it in __init__ and clears it only on close
+        writer.add_summary(summary, step)
+
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         with _writing(self.log_dir):
             for tag, value in values.items():
@@ -105,7 +112,7 @@ class RunBoard:
             description = f"true **{true_name}**, predicted **{guess_name}** ({probability:.2f})"
             summary = mesh(tag, torch.from_numpy(y_up(xyz))[None].float(), torch.from_numpy(colors)[None], None,
                            CLOUD_CONFIG, description=description)
-            self.writer.file_writer.add_summary(summary, step)
+            self._summary(summary, step)
             rows.append(f"| {k:02d} | {true_name} | {guess_name} | {probability:.2f} |")
         self.text(f"{prefix}_predictions", "\n".join(rows), step)
 
@@ -128,11 +135,11 @@ class RunBoard:
     def hparams(self, params: Mapping[str, hp.Setting], metrics: Iterable[tuple[str, str]], swept: set[str]) -> None:
         """Declare the settings and ``(group, tag)`` metrics, and this run's values (at the start, so live
         runs show)."""
-        self.writer.file_writer.add_summary(hp.experiment_summary(params, metrics, swept))
-        self.writer.file_writer.add_summary(hp.session_start_summary(params))
+        self._summary(hp.experiment_summary(params, metrics, swept))
+        self._summary(hp.session_start_summary(params))
 
     def hparams_done(self) -> None:
-        self.writer.file_writer.add_summary(hp.session_end_summary())
+        self._summary(hp.session_end_summary())
 
     def layout(self, layout: dict) -> None:
         """A custom scalars layout: ``{category: {chart: ["Multiline", [tag regexes]]}}``."""

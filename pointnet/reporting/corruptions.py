@@ -26,7 +26,7 @@ SOURCE = "ModelNet-C (Ren, Pan, Liu, ICML 2022)"
 def corruption_summary(clean: ConfusionMatrix, corrupted: Mapping[str, Sequence[ConfusionMatrix]],
                        seed: int) -> dict[str, Any]:
     """Plain numbers: clean accuracy, per kind the accuracy at each severity, its mean and drop; overall means."""
-    kinds = {}
+    kinds: dict[str, dict[str, Any]] = {}
     for kind, confusions in corrupted.items():
         accuracies = [cm.accuracy for cm in confusions]
         mean = sum(accuracies) / len(accuracies)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from matplotlib.figure import Figure
 
-from pointnet.nn.model import PointNet
+from pointnet.nn.model import PointNet, TNet
 
 
 @torch.no_grad()
@@ -19,7 +19,7 @@ def critical_point_indices(model: PointNet, points: torch.Tensor) -> torch.Tenso
     model.eval()
     winners: list[torch.Tensor] = []
 
-    def record(tnet: torch.nn.Module, inputs: tuple[torch.Tensor]) -> None:
+    def record(tnet: TNet, inputs: tuple[torch.Tensor]) -> None:
         winners.append(tnet.mlp(inputs[0])[0].argmax(dim=0))  # (1, N, C) -> (C,) winning point per channel
 
     tnets = [t for t in (model.input_tnet, model.feature_tnet) if t is not None]

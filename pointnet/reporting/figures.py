@@ -35,7 +35,7 @@ def confusion_figure(matrix: torch.Tensor, classes: list[str], title: str = "con
     if k <= 20:
         for i, j in np.ndindex(k, k):
             if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=label_size,
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=label_size,
                         color="white" if counts[i, j] > 0.5 * rows[i, 0] else "black")
     fig.tight_layout()
     return fig

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.nn.model import PointNet
 from pointnet.training.batching import make_loader
 from pointnet.training.epoch import model_dtype
 
@@ -31,7 +31,7 @@ class Predictions:
 
 
 @torch.no_grad()
-def predict_batch(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) -> Predictions:
+def predict_batch(model: PointNet, points: torch.Tensor, labels: torch.Tensor) -> Predictions:
     """``points (B, N, C)`` with ``labels (B,)`` through ``model`` in evaluation mode."""
     model.eval()
     points = points.to(next(model.parameters()).device, model_dtype(model))
@@ -40,14 +40,14 @@ def predict_batch(model: nn.Module, points: torch.Tensor, labels: torch.Tensor) 
     return Predictions(probabilities.float().cpu(), global_features.float().cpu(), labels.cpu())
 
 
-def predict_dataset(model: nn.Module, dataset: PointCloudDataset, batch_size: int = 32) -> Predictions:
+def predict_dataset(model: PointNet, dataset: PointCloudDataset, batch_size: int = 32) -> Predictions:
     """Every shape of ``dataset`` once, in order."""
     parts = [predict_batch(model, points, labels) for points, labels in make_loader(dataset, batch_size, train=False,
                                                                                      seed=0)]
     return Predictions(*(torch.cat([getattr(p, f) for p in parts]) for f in ("probabilities", "features", "labels")))
 
 
-def predict_items(model: nn.Module, dataset: PointCloudDataset, indices: list[int]) -> tuple[torch.Tensor, Predictions]:
+def predict_items(model: PointNet, dataset: PointCloudDataset, indices: list[int]) -> tuple[torch.Tensor, Predictions]:
     """The clouds ``(M, N, C)`` of ``dataset[indices]`` and their predictions."""
     items = [dataset[i] for i in indices]
     points = torch.stack([pts for pts, _ in items])

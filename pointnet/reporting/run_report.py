@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from pointnet.data.atomic import atomic_write_text
 from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.nn.model import PointNet
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure
+from pointnet.reporting.hparams import Setting
 from pointnet.reporting.model_card import results, training_facts, write_model_card
 from pointnet.reporting.model_outputs import predict_dataset, predict_items, stratified_indices
 from pointnet.training.loop import Reporter
@@ -79,7 +79,7 @@ class RunReport(Reporter):
     ``shapes``: shapes per split (``train``, ``val``, ``test``) for ``MODEL_CARD.md``.
     """
 
-    def __init__(self, run_dir: Path, test: PointCloudDataset, classes: list[str], hparams: dict[str, object],
+    def __init__(self, run_dir: Path, test: PointCloudDataset, classes: list[str], hparams: dict[str, Setting],
                  num_clouds: int, purge_step: int | None = None, shapes: dict[str, int] | None = None,
                  view: BoardView | None = None) -> None:
         self.run_dir, self.test, self.classes, self.shapes = run_dir, test, classes, shapes or {}
@@ -99,7 +99,7 @@ class RunReport(Reporter):
     def epoch(self, row: dict[str, float], step: int) -> None:
         self.board.scalars({SCHEDULE_TAGS.get(k, k): v for k, v in row.items()}, step)
 
-    def validation(self, cm: ConfusionMatrix, model: torch.nn.Module, epoch: int, step: int) -> None:
+    def validation(self, cm: ConfusionMatrix, model: PointNet, epoch: int, step: int) -> None:
         """Per-class validation accuracy each epoch; the confusion matrix and clouds every ``figures_every``."""
         self.board.class_accuracy("val", cm, self.classes, step)
         every = self.view.figures_every
@@ -138,7 +138,7 @@ class RunReport(Reporter):
         log.info("test accuracy %.4f (mean class %.4f), last epoch\n%s", last.accuracy,
                  last.mean_class_accuracy, last.table(self.classes))
 
-    def clouds(self, model: torch.nn.Module, step: int) -> None:
+    def clouds(self, model: PointNet, step: int) -> None:
         """``num_clouds`` test clouds stratified over the classes, labelled with true and predicted class."""
         indices = stratified_indices(self.test.point_set.labels, self.num_clouds, self.view.seed)
         if indices:

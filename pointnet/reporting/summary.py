@@ -9,6 +9,7 @@ best run.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def aggregate(jobs: list[Job]) -> dict[str, dict[str, tuple[float, float, int]]]
     groups: dict[str, list[Job]] = {}
     for job in jobs:
         groups.setdefault(recipe_of(job, jobs), []).append(job)
-    table = {}
+    table: dict[str, dict[str, tuple[float, float, int]]] = {}
     for recipe, members in groups.items():
         table[recipe] = {}
         for metric in METRICS:
@@ -116,7 +117,7 @@ def summary_figure(table: dict[str, dict[str, tuple[float, float, int]]]) -> Fig
     return fig
 
 
-def write_summary(jobs: list[Job], out_dir: str | Path, votes: int, unfinished: list[Path] = ()) -> str:
+def write_summary(jobs: list[Job], out_dir: str | Path, votes: int, unfinished: Sequence[Path] = ()) -> str:
     """Write ``summary.md``, ``summary.png`` and ``summary.json`` into ``out_dir``; returns the markdown."""
     out_dir = Path(out_dir)
     table = aggregate(jobs)

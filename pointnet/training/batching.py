@@ -13,7 +13,8 @@ the single-process result.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
+from typing import cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -30,9 +31,10 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __init__(self, dataset: Dataset, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int,
                  num_replicas: int = 1, rank: int = 0, exact: bool = False) -> None:
         """``exact``: leave out the padding, so the shards partition the data set (for evaluation)."""
-        self.sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
-                                          seed=seed, drop_last=False)
-        self.shard_size = len(range(rank, len(dataset), num_replicas)) if exact else len(self.sampler)
+        self.sampler: DistributedSampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank,
+                                                              shuffle=shuffle, seed=seed, drop_last=False)
+        size = len(cast(Sized, dataset))  # a map-style data set (torch's Dataset does not declare __len__)
+        self.shard_size = len(range(rank, size, num_replicas)) if exact else len(self.sampler)
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.skipped = 0
@@ -71,6 +73,14 @@ def make_loader(dataset, batch_size: int, *, train: bool, seed: int, num_workers
                                 **shard)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                       generator=torch.Generator().manual_seed(seed))
+
+
+def epoch_sampler(batches: object) -> EpochBatchSampler:
+    """The ``EpochBatchSampler`` behind ``batches``: a ``make_loader`` loader or a ``DeviceBatches``."""
+    sampler = getattr(batches, "batch_sampler", None)
+    if not isinstance(sampler, EpochBatchSampler):
+        raise TypeError(f"{type(batches).__name__} does not draw its batches from an EpochBatchSampler")
+    return sampler
 
 
 def split_batch(batch_size: int, world_size: int, scope: str) -> tuple[int, int]:

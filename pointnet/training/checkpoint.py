@@ -149,6 +149,7 @@ def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path:
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch generator states, as tensors and plain types (weights_only-safe)."""
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # legacy=True, the default
     py_version, py_internal, py_gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),

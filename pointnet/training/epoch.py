@@ -5,6 +5,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -13,6 +14,8 @@ from tqdm.auto import tqdm
 from pointnet.data.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
 from pointnet.training.precision import autocast
+
+T = TypeVar("T")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -66,7 +69,7 @@ class EpochTotals:
         return EpochStats(self.loss / n, self.reg / n, self.correct / n, self.samples, seconds, self.data)
 
 
-def _timed(batches: Iterable) -> Iterator[tuple[float, object]]:
+def _timed(batches: Iterable[T]) -> Iterator[tuple[float, T]]:
     """Yield ``(seconds spent fetching, batch)`` for each batch."""
     it = iter(batches)
     while True:

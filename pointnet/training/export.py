@@ -41,7 +41,7 @@ class LogitsOnly(nn.Module):
         return self.model(points)[0]
 
 
-def _fold(fc: nn.Module, bn: nn.BatchNorm1d) -> None:
+def _fold(fc: nn.Linear | nn.Conv1d, bn: nn.BatchNorm1d) -> None:
     weight, bias = fold_batch_norm(fc.weight.flatten(1), fc.bias, bn)
     with torch.no_grad():
         fc.weight.copy_(weight.view_as(fc.weight))
@@ -50,8 +50,9 @@ def _fold(fc: nn.Module, bn: nn.BatchNorm1d) -> None:
 
 def inference_model(model: PointNet) -> LogitsOnly:
     """A float32 copy of ``model`` in the ``linear`` plain form, eval mode, BatchNorm folded away."""
-    args = {"num_classes": model.classifier.out_features, "input_transform": model.input_tnet is not None,
-            "feature_transform": model.feature_tnet is not None}
+    args: dict[str, Any] = {"num_classes": model.classifier.out_features,
+                            "input_transform": model.input_tnet is not None,
+                            "feature_transform": model.feature_tnet is not None}
     in_channels = getattr(model, "in_channels", None)
     if in_channels is not None:
         args["in_channels"] = in_channels
@@ -62,7 +63,7 @@ def inference_model(model: PointNet) -> LogitsOnly:
         if isinstance(module, SharedLayer) and module.bn is not None:
             _fold(module.fc, module.bn)
             module.bn = None
-        elif isinstance(module, FullyConnected):
+        elif isinstance(module, FullyConnected) and isinstance(module.bn, nn.BatchNorm1d):
             _fold(module.fc, module.bn)
             module.bn = nn.Identity()
     return LogitsOnly(plain.to(torch.float32)).eval()
@@ -90,6 +91,7 @@ def export_onnx(model: PointNet, classes: list[str], prep: Preprocessing, path: 
     with torch.no_grad():
         program = torch.onnx.export(inference_model(model), _example(prep), dynamo=True, external_data=False,
                                     input_names=["points"], output_names=["logits"], dynamic_shapes=_dynamic_shapes())
+    assert program is not None  # dynamo=True always returns the program
     proto = program.model_proto
     for key, value in metadata(classes, prep, model.shared_mlp).items():
         proto.metadata_props.add(key=key, value=value)

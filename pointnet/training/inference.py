@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import torch
@@ -105,19 +105,19 @@ class Classifier:
         if top_k < 1 or votes < 1:
             raise ValueError(f"top_k and votes must be >= 1, got top_k={top_k}, votes={votes}")
         clouds = self.clouds(inputs)
-        logits: list[torch.Tensor | None] = [None] * len(clouds)
+        logits: dict[int, torch.Tensor] = {}
         for group in self.batches(clouds):
             batch = torch.stack([clouds[i][1] for i in group]).to(self.device, model_dtype(self.model))
             for i, row in zip(group, predict_logits(self.model, batch, votes)[0].cpu(), strict=True):
                 logits[i] = row
-        return [self.record(name, row, top_k) for (name, _), row in zip(clouds, logits, strict=True)]
+        return [self.record(name, logits[i], top_k) for i, (name, _) in enumerate(clouds)]
 
     def clouds(self, inputs: Inputs) -> list[tuple[str, torch.Tensor]]:
         """``(name, (n, C) tensor)`` per input, preprocessed; a bad input raises naming it."""
         if isinstance(inputs, torch.Tensor):
             return self.tensor_clouds(inputs)
         single = isinstance(inputs, (str, os.PathLike, np.ndarray)) or is_trimesh_object(inputs)
-        items = [inputs] if single else list(inputs)
+        items = [inputs] if single else list(cast(Sequence[Item], inputs))  # each single kind is tested above
         if not items:
             raise ValueError("no inputs given")
         return [self.cloud(item, f"input {i}") for i, item in enumerate(items)]

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from pointnet.data.holdout import Splits
+from pointnet.nn.model import PointNet
 from pointnet.training import distributed as dist
-from pointnet.training.batching import make_loader
+from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.budget import early_epoch_count
 from pointnet.training.checkpoint import load_checkpoint, load_weights
 from pointnet.training.device_batches import DeviceBatches, use_device_batches
@@ -45,7 +47,7 @@ class Reporter:
 
     def epoch(self, row: dict[str, float], step: int) -> None: ...
 
-    def validation(self, cm: ConfusionMatrix, model: nn.Module, epoch: int, step: int) -> None:
+    def validation(self, cm: ConfusionMatrix, model: PointNet, epoch: int, step: int) -> None:
         """The validation counts of ``epoch`` (1-based) and the model that produced them (do not train it)."""
 
     def finish(self, metrics: dict[str, float], last: ConfusionMatrix, state: TrainingState) -> None: ...
@@ -95,8 +97,9 @@ class TrainingLoop:
         self.full_points = splits.train.num_points
         self.early_epochs = early_epoch_count(t.epochs, t.early_fraction, t.early_points)
         if use_device_batches(t.device_data, device, t.num_workers):  # clouds stay on the device
-            self.train_loader = DeviceBatches(splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
-                                              num_replicas=self.world_size, rank=self.rank)
+            self.train_loader: DeviceBatches | DataLoader = DeviceBatches(
+                splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
+                num_replicas=self.world_size, rank=self.rank)
         else:
             self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
                                             num_workers=t.num_workers, num_replicas=self.world_size, rank=self.rank)
@@ -148,7 +151,7 @@ class TrainingLoop:
         set_bn_momentum(self.state.model, momentum)
         self.splits.train.set_epoch(p.epoch)
         self.set_points(t.early_points if p.epoch < self.early_epochs else self.full_points)
-        self.train_loader.batch_sampler.set_epoch(p.epoch, skip=p.batch)
+        epoch_sampler(self.train_loader).set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
         if self.threads is not None and p.epoch > 0:
             self.threads.update()

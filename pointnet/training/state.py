@@ -41,7 +41,7 @@ class Progress:
     global_step: int = 0
     best_val: tuple[float, float] = (-1.0, float("-inf"))  # (val acc, -val loss): higher is better
     history: list[dict[str, float]] = field(default_factory=list)
-    partial: dict[str, float] | None = None  # the running sums of the epoch in progress (EpochTotals fields)
+    partial: dict[str, Any] | None = None  # the running sums of the epoch in progress (EpochTotals fields)
 
 
 def scaled_lr(lr: float, scaling: str, global_batch: int, batch_size: int) -> float:

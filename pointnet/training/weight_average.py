@@ -9,17 +9,20 @@ so the first updates follow the young model closely (the warm-up of TensorFlow's
 from __future__ import annotations
 
 import copy
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
-class WeightAverage:
+
+class WeightAverage(Generic[ModelT]):
     """``model``: a frozen copy of the trained model holding the average; ``updates``: steps averaged."""
 
-    def __init__(self, trained: nn.Module, decay: float) -> None:
+    def __init__(self, trained: ModelT, decay: float) -> None:
         self.decay, self.updates = decay, 0
-        self.model = copy.deepcopy(trained)
+        self.model: ModelT = copy.deepcopy(trained)
         self.model.requires_grad_(False)
 
     def current_decay(self) -> float:
