@@ -34,7 +34,7 @@ class DeviceBatches:
         self.points = torch.as_tensor(dense, dtype=dtype).to(device)  # (M, P, C), stays on the device
         self.labels = torch.as_tensor(np.asarray(dataset.point_set.labels), dtype=torch.int64).to(device)
         self.counts = torch.as_tensor(np.asarray(dataset.point_set.counts), dtype=torch.int64).to(device)  # (M,)
-        self.all_full = bool((np.asarray(dataset.point_set.counts) >= dataset.num_points).all())
+        self.fewest = int(np.asarray(dataset.point_set.counts).min(initial=self.points.shape[1]))
         self.num_points, self.augment, self.seed = dataset.num_points, dataset.augment, dataset.seed
         self.device = torch.device(device)
         self.batch_sampler = EpochBatchSampler(dataset, batch_size, shuffle=True, drop_last=True, seed=self.seed,
@@ -57,7 +57,7 @@ class DeviceBatches:
         keys = torch.rand(len(counts), len(rows), generator=self.generator, device=self.device)
         keys = keys.masked_fill(rows >= counts[:, None], 2.0)
         choice = keys.argsort(dim=1)[:, : self.num_points]  # (B, min(N, P))
-        if self.all_full:
+        if self.fewest >= self.num_points:  # every shape has the points: no fill (num_points may change per epoch)
             return choice
         fill = torch.rand(len(counts), self.num_points, generator=self.generator, device=self.device)
         fill = (fill * counts[:, None]).long()  # (B, N): uniform among each shape's own points
