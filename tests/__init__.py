@@ -1,0 +1,1 @@
+"""The suite that ``.ci/run`` runs (``scripts/test.sh``): fixtures in ``fixtures/``, fault injection in ``faults/``."""

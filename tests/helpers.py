@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -39,6 +43,17 @@ def tiny_overrides(root, *extra: str) -> list[str]:
         "train.threads=1",
         *extra,
     ]
+
+
+@contextmanager
+def cpu_competitor() -> Iterator[subprocess.Popen]:
+    """A CPU-bound process (``while True: pass``) for the block, in its own session: another user's job."""
+    competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        yield competitor
+    finally:
+        competitor.kill()
+        competitor.wait()
 
 
 def free_port() -> int:

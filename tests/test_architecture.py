@@ -21,7 +21,7 @@ ALLOWED = {
     "reporting": {"errors", "nn", "data", "training", "reporting"},
     "apps": {"errors", "nn", "data", "training", "reporting", "apps", "configs"},
 }
-ENTRY_POINTS = {"pointnet", "pointnet.train"}  # the public API and the `python -m pointnet.train` alias
+ENTRY_POINTS = {"pointnet"}  # the public API
 
 
 def module_name(path: Path) -> str:
@@ -85,9 +85,9 @@ def test_the_network_layer_pulls_in_no_hydra_tensorboard_or_matplotlib():
 
 @pytest.fixture(scope="module")
 def every_module_imported():
-    """What importing every module (``pointnet.train`` aside) in a fresh interpreter leaves behind, after
+    """What importing every module in a fresh interpreter leaves behind, after
     the user picked matplotlib's ``svg`` backend: ``{"backend": ..., "trimesh": loaded?}``."""
-    modules = sorted(m for m in MODULES if m != "pointnet.train")
+    modules = sorted(MODULES)
     return run_python("import importlib, json, sys, matplotlib; matplotlib.use('svg'); "
                       f"[importlib.import_module(m) for m in {modules!r}]; "
                       "print(json.dumps({'backend': matplotlib.get_backend(), 'trimesh': 'trimesh' in sys.modules}))")

@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from pointnet.apps import benchmark
+from benchmarks import benchmark, data, memory, steps
 
 TINY = ["--batch-size", "4", "--points", "32", "--repeats", "1", "--loop-repeats", "1", "--square", "256",
         "--data-seconds", "0.1", "--quiet"]
@@ -36,22 +36,22 @@ def test_fast_path_executes_fewer_flop_at_full_size():
 
 def test_memory_probe_reads_peak_rss():
     args = benchmark.parse_args([*TINY, "--probe", "linear:fast:2"])
-    found = benchmark.probe(args)
+    found = memory.probe(args)
     assert found["peak_rss_mib"] > found["step_mib"] >= 0
     assert found["batch"] == 2 and found["train_s"] > 0
 
 
 def test_data_section_reports_rates_and_share():
     args = benchmark.parse_args([*TINY, "--data-per-class", "1", "--data-workers", "1"])
-    data = benchmark.data_pipeline(args, log=lambda message: None)
-    assert data["prepare_meshes_per_s"] > 0 and data["loader_samples_per_s"] > 0
-    assert 0 <= data["epoch_data_share"] <= 1
-    assert "data pipeline:" in benchmark.data_lines(data)
+    found = data.data_pipeline(args, "conv1d", log=lambda message: None)
+    assert found["prepare_meshes_per_s"] > 0 and found["loader_samples_per_s"] > 0
+    assert 0 <= found["epoch_data_share"] <= 1 and found["epoch_model"] == "conv1d/fast"
+    assert "data pipeline:" in data.data_lines(found)
 
 
 def test_tied_clouds_repeat_points_and_plain_clouds_do_not():
-    tied = benchmark.benchmark_clouds(3, 256, ties=True)
-    plain = benchmark.benchmark_clouds(3, 256)
+    tied = steps.benchmark_clouds(3, 256, ties=True)
+    plain = steps.benchmark_clouds(3, 256)
     for cloud in tied:
         assert 0.5 * 256 < len(torch.unique(cloud, dim=0)) < 0.75 * 256  # about 1 - 1/e distinct
     assert all(len(torch.unique(cloud, dim=0)) == 256 for cloud in plain)

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from pointnet.apps import bench_load, benchmark
-from pointnet.apps.bench_ddp import ddp_lines, ddp_scaling
+from benchmarks import benchmark, load
+from benchmarks.ddp import ddp_lines, ddp_scaling
 
 TINY_DEVICE = ["--points", "16", "--device-batches", "2,4", "--device-modes", "eager", "--device-infer-batch", "4",
                "--device-steps", "2", "--device-square", "64", "--device-epoch-clouds", "16", "--quiet"]
@@ -44,18 +44,27 @@ def test_under_load_measures_a_lever_alone_and_beside_a_competitor():
     """One lever (two fresh processes, one beside the competitor): the others differ only in
     their environment, checked in tests/test_threads.py."""
     args = benchmark.parse_args(["--batch-size", "2", "--points", "16", "--load-steps", "2", "--levers", "default"])
-    rows = bench_load.under_load(args, log=lambda message: None)
+    rows = load.under_load(args, log=lambda message: None)
     assert [r["lever"] for r in rows] == ["default"]
     r = rows[0]
     assert r["quiet_samples_per_s"] > 0 and r["loaded_samples_per_s"] > 0
     assert r["kept"] == r["loaded_samples_per_s"] / r["quiet_samples_per_s"]
     assert r["openmp_wait"] == "1000 spins" and r["vs_spin_quiet"] is None
-    assert "kept" in bench_load.load_table(rows, 2)
+    assert "kept" in load.load_table(rows, 2)
 
 
 def test_compiled_rows_only_for_the_compile_precisions():
-    from pointnet.apps.bench_device import DeviceOptions, runs
+    from benchmarks.device import DeviceOptions, runs
 
     o = DeviceOptions(torch.device("cpu"), precisions=("float32", "tf32", "bf16"), modes=("eager", "reduce-overhead"),
                       compile_precisions=("bf16",))
     assert runs(o) == [("float32", "eager"), ("tf32", "eager"), ("bf16", "eager"), ("bf16", "reduce-overhead")]
+
+
+def test_lever_environments():
+    default = load.child_env(load.LEVER_SETTINGS["default"])
+    assert default["GOMP_SPINCOUNT"] == "1000" and "OMP_WAIT_POLICY" not in default
+    passive = load.child_env(load.LEVER_SETTINGS["passive"])
+    assert passive["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
+    spin = load.child_env(load.LEVER_SETTINGS["spin"])
+    assert spin["POINTNET_OPENMP"] == "spin" and "OMP_WAIT_POLICY" not in spin and "GOMP_SPINCOUNT" not in spin

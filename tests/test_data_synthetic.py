@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pointnet.apps.make_synthetic import main
 from pointnet.data import DatasetError, generate_synthetic, load_split, read_mesh
-from pointnet.data.synthetic import MANIFEST, SYNTHETIC_CLASSES, main
+from pointnet.data.synthetic import MANIFEST, SYNTHETIC_CLASSES
 
 SMALL = {"train_per_class": 2, "test_per_class": 1, "workers": 1, "progress": False}
-REPO = Path(__file__).parents[1]
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -96,9 +96,9 @@ def test_command_line(tmp_path, capsys):
     assert f"{2 * len(SYNTHETIC_CLASSES)} meshes" in capsys.readouterr().out
 
 
-def test_script_wrapper_runs(tmp_path):
+def test_console_script_runs(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make_synthetic.py"), "--root", str(tmp_path / "s"),
+        [str(Path(sys.executable).parent / "pointnet-make-synthetic"), "--root", str(tmp_path / "s"),
          "--train-per-class", "1", "--test-per-class", "0", "--workers", "1", "--quiet"],
         capture_output=True, text=True, timeout=120,
     )

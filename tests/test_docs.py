@@ -54,3 +54,37 @@ def test_the_front_page_links_the_pages_beside_it():
     spec.loader.exec_module(hook)
     readme = "[a](docs/recipes.md#seeds) [b](data/README.md) [c](#layout) [d](https://example.org/x.md)"
     assert hook.front_page(readme) == "[a](recipes.md#seeds) b [c](#layout) [d](https://example.org/x.md)"
+
+
+def _layout_tool():
+    spec = importlib.util.spec_from_file_location("layout", ROOT / "scripts" / "layout.py")
+    layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+    return layout
+
+
+def test_the_layout_tables_are_the_ones_the_docstrings_write():
+    """README's layout table and docs/layout.md come from the modules' docstrings (`scripts/layout.py --write`)."""
+    layout = _layout_tool()
+    readme = README.read_text(encoding="utf-8")
+    assert layout.with_table(readme, layout.readme_table()) == readme, (
+        "README.md's layout table has drifted from the code: run .venv/bin/python scripts/layout.py --write")
+    page = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    assert page == layout.layout_page(), "docs/layout.md has drifted: run .venv/bin/python scripts/layout.py --write"
+
+
+def test_a_new_module_shows_up_as_drift(tmp_path, monkeypatch):
+    """The check can fail: a module the tables do not name makes them differ."""
+    layout = _layout_tool()
+    package = tmp_path / "pointnet" / "nn"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""The network."""\n')
+    (package / "model.py").write_text('"""PointNet."""\n')
+    monkeypatch.setattr(layout, "ROOT", tmp_path)
+    monkeypatch.setattr(layout, "FOLDERS", ("pointnet/nn",))
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("# The site.\n")
+    before = layout.readme_table()
+    assert "| `pointnet/nn/` | The network: `model.py` |" in before
+    (package / "shared_mlp.py").write_text('"""Shared MLPs."""\n')
+    assert layout.readme_table() != before and "`shared_mlp.py`" in layout.layout_page()

@@ -1,4 +1,4 @@
-"""ruff and mypy over the package, as ``pyproject.toml`` configures them.
+"""ruff and mypy over the package, the benchmarks and the tools, as ``pyproject.toml`` configures them.
 
 ruff's rule set includes pycodestyle's layout rules, which stand in for a formatter check (see the
 ``[tool.ruff.lint]`` comment). The tools come with the ``dev`` extra (``scripts/setup_env.sh dev``); a
@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 CHECKS = {
-    "ruff check": ("ruff", "check", "pointnet"),
-    "mypy": ("mypy", "pointnet"),
+    "ruff check": ("ruff", "check", "pointnet", "benchmarks", "scripts"),
+    "mypy": ("mypy",),  # the files pyproject.toml names
 }
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pointnet.apps import bench_load
 from pointnet.training.runtime import ThreadGovernor, _LoadMark, cpu_seconds, threads_for
+from tests.helpers import cpu_competitor
 
 LINUX = Path("/proc/stat").exists()
 
@@ -42,7 +42,7 @@ def test_console_entry_point_sets_the_bounded_spin_before_torch_loads():
 
 def test_python_dash_m_sets_the_bounded_spin_too():
     shown = libgomp_settings("import runpy, sys; sys.argv = ['x', '--help']\ntry:\n"
-                             "    runpy.run_module('pointnet.apps.benchmark', run_name='__main__')\n"
+                             "    runpy.run_module('benchmarks.benchmark', run_name='__main__')\n"
                              "except SystemExit:\n    pass")
     assert "GOMP_SPINCOUNT = '1000'" in shown
 
@@ -97,17 +97,15 @@ def test_own_cpu_time_is_not_counted_as_others():
 def test_governor_counts_a_competing_process_and_drops_a_thread(caplog):
     caplog.set_level("INFO", logger="pointnet.training.runtime")
     before = torch.get_num_threads()
-    competitor = bench_load.start_competitor()
     try:
-        time.sleep(0.2)
-        used = proc_cpu_seconds(competitor.pid)
-        governor = ThreadGovernor(cores=2, window_s=0.5)
-        start = time.perf_counter()
-        chosen = governor.start()
-        rate = (proc_cpu_seconds(competitor.pid) - used) / (time.perf_counter() - start)
+        with cpu_competitor() as competitor:
+            time.sleep(0.2)
+            used = proc_cpu_seconds(competitor.pid)
+            governor = ThreadGovernor(cores=2, window_s=0.5)
+            start = time.perf_counter()
+            chosen = governor.start()
+            rate = (proc_cpu_seconds(competitor.pid) - used) / (time.perf_counter() - start)
     finally:
-        competitor.kill()
-        competitor.wait()
         torch.set_num_threads(before)
     others, threads = governor.history[-1]
     assert others >= rate - 0.1  # the competitor's share (whatever the scheduler gave it) is in "others"
@@ -160,12 +158,3 @@ def test_periodic_check_every_n_steps():
         assert len(governor.history) == decisions + (2 if cpu_seconds() is not None else 0)
     finally:
         torch.set_num_threads(before)
-
-
-def test_lever_environments():
-    default = bench_load.child_env(bench_load.LEVER_SETTINGS["default"])
-    assert default["GOMP_SPINCOUNT"] == "1000" and "OMP_WAIT_POLICY" not in default
-    passive = bench_load.child_env(bench_load.LEVER_SETTINGS["passive"])
-    assert passive["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
-    spin = bench_load.child_env(bench_load.LEVER_SETTINGS["spin"])
-    assert spin["POINTNET_OPENMP"] == "spin" and "OMP_WAIT_POLICY" not in spin and "GOMP_SPINCOUNT" not in spin

@@ -1,4 +1,4 @@
-"""scripts/time_to_accuracy.py end to end on the tiny data set: real training processes, TensorBoard's reader."""
+"""benchmarks/time_to_accuracy.py end to end on the tiny data set: real training processes, TensorBoard's reader."""
 import json
 import subprocess
 import sys
@@ -11,7 +11,7 @@ TINY = ["data.num_points=32", "data.dense_points=64", "train.batch_size=4", "tra
 
 def test_curves_table_and_plot_for_each_recipe_and_budget(tiny_data, tmp_path):
     out = tmp_path / "tta"
-    command = [sys.executable, str(REPO / "scripts" / "time_to_accuracy.py"), "--root", str(tiny_data),
+    command = [sys.executable, "-m", "benchmarks.time_to_accuracy", "--root", str(tiny_data),
                "--recipes", "paper,speedrun", "--budgets", "0.394,0.4", "--seeds", "0", "--val-fraction", "0.25",
                "--out", str(out), *[f"--override={o}" for o in TINY]]
     printed = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO).stdout

@@ -6,8 +6,12 @@ place before the app's ``import torch`` loads libgomp.
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 
 from pointnet.apps.openmp import quiet_openmp
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, where ``benchmarks/`` sits beside the package
 
 
 def run(module: str) -> object:
@@ -33,7 +37,21 @@ def prepare() -> object:
 
 
 def benchmark() -> object:
-    return run("pointnet.apps.benchmark")
+    """``benchmarks.benchmark`` of the checkout this package is installed from (benchmarks are not installed)."""
+    if not (CHECKOUT / "benchmarks" / "benchmark.py").is_file():
+        raise SystemExit(f"pointnet-benchmark runs the benchmarks/ folder of a checkout of the repository, "
+                         f"and there is none in {CHECKOUT}: install with `pip install -e .` from a clone")
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+    return run("benchmarks.benchmark")
+
+
+def download() -> object:
+    return run("pointnet.apps.download")
+
+
+def make_synthetic() -> object:
+    return run("pointnet.apps.make_synthetic")
 
 
 def export() -> object:

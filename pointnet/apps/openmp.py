@@ -8,7 +8,7 @@ Performance). Passive waiting (``OMP_WAIT_POLICY=PASSIVE``, 0 spins) fixes that 
 parallel region pay a futex wake-up, which at batch 1 (hundreds of small regions) cost 20-70% more
 latency. ``GOMP_SPINCOUNT=1000`` keeps both: the spin covers the gap between back-to-back regions
 on a quiet machine and is too short to matter beside a competitor (measured in
-``pointnet.apps.bench_load``: ``bounded`` vs ``passive``).
+``benchmarks.load``: ``bounded`` vs ``passive``).
 
 libgomp reads these variables once, when it is loaded (``import torch``), so they must be in the
 environment before that: the console scripts go through ``pointnet.apps.entry`` (which imports no
@@ -26,7 +26,7 @@ BOUNDED = {
     "GOMP_SPINCOUNT": "1000",  # libgomp: spin this often, then sleep (its default: 300000)
     "KMP_BLOCKTIME": "0",  # Intel OpenMP (other builds): sleep at once (no bounded spin was measured there)
 }
-PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}  # sleep at once: ``bench_load``'s ``passive`` lever
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}  # sleep at once: ``benchmarks.load``'s ``passive`` lever
 OPENMP_KEYS = (*WAIT_KEYS, "KMP_BLOCKTIME", "POINTNET_OPENMP")
 
 

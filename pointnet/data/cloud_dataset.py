@@ -5,7 +5,7 @@ hash of ``(seed, epoch, i)`` only. Draws thus do not depend on access order, bat
 count, and a run resumed at epoch ``e`` sees exactly what the original run saw. Training draws a new
 subset each epoch; evaluation uses one fixed draw per shape, whatever the epoch. Torch draws the
 permutation and the jitter (about twice as fast as NumPy at both) and NumPy does the small
-arithmetic (far less overhead per call than torch on ``(1024, 3)`` arrays); ``scripts/benchmark_data.py``
+arithmetic (far less overhead per call than torch on ``(1024, 3)`` arrays); ``benchmarks/data.py``
 measures the cost per item.
 """
 from __future__ import annotations

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import ROOT
+from benchmarks.timing import seconds
 from pointnet.apps.openmp import BOUNDED, OPENMP_KEYS, PASSIVE, openmp_settings, wait_label
 
 LEVERS = ("spin", "passive", "bounded", "governor", "default", "one-thread")
@@ -85,14 +87,14 @@ def start_competitor() -> subprocess.Popen:
 
 
 def run_child(args: argparse.Namespace, lever: str, loaded: bool) -> dict:
-    """One lever in a fresh ``pointnet.apps.benchmark --load-probe`` process, with or without competitor."""
-    command = [sys.executable, "-m", "pointnet.apps.benchmark", "--load-probe", lever, "--batch-size",
+    """One lever in a fresh ``benchmarks.benchmark --load-probe`` process, with or without competitor."""
+    command = [sys.executable, "-m", "benchmarks.benchmark", "--load-probe", lever, "--batch-size",
                str(args.batch_size), "--points", str(args.points), "--load-steps", str(args.load_steps)]
     competitor = start_competitor() if loaded else None
     try:
         time.sleep(0.5 if loaded else 0.0)  # the competitor is running before the child starts
         done = subprocess.run(command, capture_output=True, text=True, env=child_env(LEVER_SETTINGS[lever]),
-                              check=True, timeout=args.load_timeout)
+                              check=True, timeout=args.load_timeout, cwd=ROOT)
     finally:
         if competitor is not None:
             competitor.kill()
@@ -115,9 +117,7 @@ def load_probe(args: argparse.Namespace, make_step: Callable[[], Callable[[], No
     step()  # warm-up
     times, threads = [], []
     for _ in range(args.load_steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+        times.append(seconds(step))
         threads.append(governor.observe_step() if lever.governed else torch.get_num_threads())
     return {"lever": args.load_probe, "samples_per_s": args.batch_size / statistics.median(times),
             "step_s": times, "threads": threads,

@@ -29,9 +29,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,16 +39,25 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pointnet.apps.bench_device import add_device_arguments, device_lines, device_options, device_section
-from pointnet.apps.bench_epoch import add_epoch_arguments, epoch_rows, epoch_table
-from pointnet.apps.bench_load import LEVERS, load_probe, load_table, under_load
+from benchmarks.data import data_lines, data_pipeline
+from benchmarks.device import add_device_arguments, device_lines, device_options, device_section
+from benchmarks.epoch import add_epoch_arguments, epoch_rows, epoch_table
+from benchmarks.load import LEVERS, load_probe, load_table, under_load
+from benchmarks.memory import probe, run_probe
+from benchmarks.steps import (
+    bare_step_rate,
+    benchmark_clouds,
+    build_model,
+    default_training_step,
+    inference,
+    training_step,
+)
+from benchmarks.timing import NUM_CLASSES, seconds
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
-from pointnet.nn.model import PointNet
 from pointnet.training.runtime import set_threads, tune_malloc
 
 CANONICAL = ("conv1d", "plain")
-NUM_CLASSES = 40
 
 
 @dataclass
@@ -77,12 +84,6 @@ class Candidate:
         self.evaluate_one()
 
 
-def seconds(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def matmul_probes(batch: int, points: int, square: int) -> dict[str, tuple[Callable[[], object], float]]:
     """The GEMMs of the peak, with their FLOP counts: a large square one, the PointNet-shaped
     ``(B*N, 128) @ (128, 1024)`` and its one-sample slice (whose output stays in cache, which on some
@@ -94,65 +95,6 @@ def matmul_probes(batch: int, points: int, square: int) -> dict[str, tuple[Calla
         a, b, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
         probes[name] = (partial(torch.mm, a, b, out=out), 2.0 * m * k * n)
     return probes
-
-
-def training_step(model: PointNet, points: torch.Tensor, labels: torch.Tensor,
-                  run: Callable | None = None) -> Callable[[], None]:
-    """Forward (through ``run``, e.g. a compiled model; default ``model``), loss + regulariser,
-    backward, Adam step, as ``pointnet.training.epoch`` trains."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    run = model if run is None else run
-
-    def step() -> None:
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        logits, transform = run(points)
-        loss, _ = classification_loss(logits, labels, transform)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def default_training_step(batch: int, points: int) -> Callable[[], None]:
-    """The default model's (``conv1d``, fast) training step on random clouds: what ``--under-load`` times."""
-    model = build_model("conv1d", "fast")
-    return training_step(model, torch.randn(batch, points, 3), torch.randint(0, NUM_CLASSES, (batch,)))
-
-
-def bare_step_rate(args: argparse.Namespace, steps: int = 5) -> Callable[[], float]:
-    """A function timing the default training step ``steps`` times: its median samples/s."""
-    step = default_training_step(args.batch_size, args.points)
-    step()
-    return lambda: args.batch_size / statistics.median(seconds(step) for _ in range(steps))
-
-
-def inference(model: PointNet, points: torch.Tensor, run: Callable | None = None) -> Callable[[], None]:
-    run = model if run is None else run
-
-    def infer() -> None:
-        model.eval()
-        with torch.no_grad():
-            run(points)
-
-    return infer
-
-
-def build_model(variant: str, form: str) -> PointNet:
-    """``form``: ``fast``, ``plain``, ``ties`` (the fast form, timed on clouds with repeated points) or
-    ``compiled`` (the plain form; the caller compiles it)."""
-    torch.manual_seed(0)
-    return PointNet(NUM_CLASSES, shared_mlp=variant, fast=form in ("fast", "ties"))
-
-
-def benchmark_clouds(batch: int, points: int, ties: bool = False) -> torch.Tensor:
-    """``(B, N, 3)`` random clouds; ``ties``: each drawn with replacement from its own ``N`` points, so
-    about a third of the points are exact copies and most max-pool channels tie (padded or gridded data)."""
-    clouds = torch.randn(batch, points, 3)
-    if not ties:
-        return clouds
-    draw = torch.randint(0, points, (batch, points))
-    return torch.gather(clouds, 1, draw[:, :, None].expand(-1, -1, 3))
 
 
 def make_candidate(variant: str, form: str, batch: int, points: int, repeats: int) -> Candidate:
@@ -231,6 +173,11 @@ def measure_peak(batch: int, points: int, repeats: int, square: int) -> dict:
     return {"probes": probes, "samples": samples}
 
 
+def epoch_variant(variants: list[str]) -> str:
+    """The variant whose fast form trains the data-share epoch: the first fast-capable one asked for."""
+    return next((v for v in variants if v != "loop"), "linear")
+
+
 def executed_flop_per_sample(variant: str, form: str, points: int, batch: int = 2) -> float:
     """FLOP of one training step (forward + backward) per sample, as ``flop_counter`` sees them."""
     model = build_model(variant, form)
@@ -240,108 +187,6 @@ def executed_flop_per_sample(variant: str, form: str, points: int, batch: int = 
         logits, transform = model(cloud)
         classification_loss(logits, labels, transform)[0].backward()
     return counter.get_total_flops() / batch
-
-
-# ---------------------------------------------------------------- subprocess probes (memory, malloc)
-
-def read_status_kib(key: str) -> int | None:
-    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``), or None off Linux."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def probe(args: argparse.Namespace) -> dict:
-    """In a fresh process: peak RSS of training steps for one candidate, and their median time."""
-    malloc = tune_malloc() if args.probe_malloc == "tuned" else False
-    set_threads(args.threads)
-    variant, form, batch = args.probe.split(":")
-    batch = int(batch)
-    model = build_model(variant, form)
-    step = training_step(model, benchmark_clouds(batch, args.points, ties=form == "ties"),
-                         torch.randint(0, NUM_CLASSES, (batch,)))
-    before = read_status_kib("VmRSS")
-    times = [seconds(step) for _ in range(1 + args.probe_steps)]
-    peak = read_status_kib("VmHWM")
-    return {"variant": variant, "form": form, "batch": batch, "malloc_tuned": malloc,
-            "peak_rss_mib": peak / 1024 if peak else None,
-            "step_mib": (peak - before) / 1024 if peak and before else None,
-            "train_s": statistics.median(times[1:]) if len(times) > 1 else times[0]}
-
-
-def run_probe(args: argparse.Namespace, variant: str, form: str, batch: int, malloc: str = "tuned",
-              steps: int = 1) -> dict:
-    """``probe`` in a child process with the same thread count; glibc ``MALLOC_*`` variables removed."""
-    command = [sys.executable, "-m", "pointnet.apps.benchmark", "--probe", f"{variant}:{form}:{batch}",
-               "--probe-malloc", malloc, "--probe-steps", str(steps), "--points", str(args.points),
-               "--threads", str(torch.get_num_threads())]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-# ---------------------------------------------------------------- data pipeline
-
-def epoch_variant(variants: list[str]) -> str:
-    """The variant whose fast form trains the data-share epoch: the first fast-capable one asked for."""
-    return next((v for v in variants if v != "loop"), "linear")
-
-
-def data_pipeline(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
-    """Meshes/s to prepare, samples/s from the cache, and the data share of a training epoch.
-
-    Works on a small procedural corpus (``pointnet.data.generate_synthetic``) in a temporary folder,
-    so it needs no download; the default data set's preparation time is extrapolated from the rate.
-    """
-    try:
-        from pointnet.data import Augmentation, PointCloudDataset, PointSet, generate_synthetic, load_split
-        from pointnet.data.synthetic import SYNTHETIC_CLASSES
-        from pointnet.training.batching import make_loader
-        from pointnet.training.epoch import train_one_epoch
-    except ImportError as error:  # the data package is developed in parallel
-        return {"skipped": f"pointnet.data not available ({error})"}
-    per_class = args.data_per_class
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "synthetic"
-        generate_seconds = seconds(lambda: generate_synthetic(root, train_per_class=per_class, test_per_class=1,
-                                                              workers=args.data_workers, progress=False))
-        meshes = len(SYNTHETIC_CLASSES) * (per_class + 1)
-        holder: dict[str, PointSet] = {}
-        prepare_seconds = seconds(lambda: holder.update(
-            train=load_split("meshes", root, "train", cache_dir=Path(tmp) / "cache", workers=args.data_workers,
-                             progress=False)))
-        prepared = len(holder["train"])
-        cached_seconds = seconds(lambda: holder.update(
-            train=load_split("meshes", root, "train", cache_dir=Path(tmp) / "cache", progress=False)))
-        dataset = PointCloudDataset(holder["train"], args.points, train=True, augment=Augmentation(), seed=0)
-        loader = make_loader(dataset, args.batch_size, train=True, seed=0)
-        drawn, epochs = 0, 0
-        start = time.perf_counter()
-        while drawn < 4 * args.batch_size or time.perf_counter() - start < args.data_seconds:
-            dataset.set_epoch(epochs)
-            drawn += sum(len(labels) for _, labels in loader)
-            epochs += 1
-        loader_rate = drawn / (time.perf_counter() - start)
-        log("data: timing one training epoch")
-        model = build_model(epoch_variant(args.variants), "fast")
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        stats = train_one_epoch(model, loader, optimizer, reg_weight=0.001, device=torch.device("cpu"))
-    default_meshes = len(SYNTHETIC_CLASSES) * (40 + 15)
-    return {
-        "meshes_generated": meshes, "generate_meshes_per_s": meshes / generate_seconds,
-        "prepared_meshes": prepared, "prepare_meshes_per_s": prepared / prepare_seconds,
-        "cached_reload_s": cached_seconds,
-        "default_set_meshes": default_meshes,
-        "default_set_generate_s_estimate": default_meshes / (meshes / generate_seconds),
-        "default_set_prepare_s_estimate": default_meshes / (prepared / prepare_seconds),
-        "loader_samples_per_s": loader_rate,
-        "epoch_samples": stats.samples, "epoch_seconds": stats.seconds, "epoch_data_share": stats.data_share,
-        "epoch_model": f"{epoch_variant(args.variants)}/fast",
-    }
 
 
 # ---------------------------------------------------------------- report
@@ -418,19 +263,6 @@ def header(args: argparse.Namespace, malloc: bool, peak: dict) -> str:
             f"{args.points}x128 @ 128x1024 {medians['sample']:.1f}; %peak is of the best, {max(medians.values()):.1f}")
 
 
-def data_lines(data: dict) -> str:
-    if "skipped" in data:
-        return f"data pipeline: skipped ({data['skipped']})"
-    return (f"data pipeline: generate {data['generate_meshes_per_s']:.1f} meshes/s, prepare (sample + cache) "
-            f"{data['prepare_meshes_per_s']:.1f} meshes/s -> default synthetic set ({data['default_set_meshes']} "
-            f"meshes) ~{data['default_set_generate_s_estimate']:.0f} s to generate + "
-            f"~{data['default_set_prepare_s_estimate']:.0f} s to prepare; "
-            f"cached reload {data['cached_reload_s']:.2f} s; "
-            f"loader {data['loader_samples_per_s']:.0f} samples/s; data share of a training epoch "
-            f"({data['epoch_model']}, {data['epoch_samples']} samples, {data['epoch_seconds']:.1f} s): "
-            f"{100 * data['epoch_data_share']:.1f}%")
-
-
 # ---------------------------------------------------------------- entry point
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -457,7 +289,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--under-load", action="store_true",
                         help="also time the default training step alone and beside a competing CPU-bound process, "
-                             "per lever (OpenMP waiting, thread governor; see pointnet.apps.bench_load)")
+                             "per lever (OpenMP waiting, thread governor; see benchmarks.load)")
     parser.add_argument("--levers", default=",".join(LEVERS), type=lambda s: [v for v in s.split(",") if v],
                         help=f"levers for --under-load, from {', '.join(LEVERS)}")
     parser.add_argument("--load-steps", type=int, default=6, help="timed steps per lever and condition")
@@ -469,6 +301,72 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--probe-malloc", default="tuned", help=argparse.SUPPRESS)
     parser.add_argument("--probe-steps", type=int, default=1, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def memory_rows(args: argparse.Namespace, candidates: list[Candidate], log: Callable[[str], None]) -> dict:
+    """Each candidate's peak RSS and step memory, measured in a fresh process (compiled ones aside)."""
+    memory = {}
+    for c in candidates:
+        if c.form != "compiled":
+            log(f"memory probe {c.name}")
+            found = run_probe(args, c.variant, c.form, c.batch)
+            memory[c.name] = {k: found[k] for k in ("peak_rss_mib", "step_mib")}
+    return memory
+
+
+def notes(rows: list[dict], candidates: list[Candidate], untuned: dict | None, batch: int) -> list[str]:
+    """The lines under the table: the default-malloc run, compile times, how GFLOP/s are counted."""
+    lines = []
+    if untuned is not None:
+        canonical = next(r for r in rows if (r["variant"], r["form"], r["batch"]) == (*CANONICAL, batch))
+        rate = untuned["batch"] / untuned["train_s"]
+        lines.append(f"canonical conv1d/plain with glibc's default malloc (separate process): {rate:.2f} train "
+                     f"samples/s, {3 * 2 * canonical['mmac_per_sample'] * 1e6 * rate / 1e9:.1f} GFLOP/s, "
+                     f"peak RSS {untuned['peak_rss_mib']:.0f} MiB")
+    lines += [f"{c.name}: torch.compile of the plain form; first train + eval + batch-1 calls (compilation) took "
+              f"{c.warmup_s:.1f} s" for c in candidates if c.form == "compiled"]
+    lines.append("GFLOP/s count a training step as 3 x forward multiply-adds x 2; 'exec' counts the FLOP the path "
+                 "executes (flop_counter) and its %peak is the executed work's fraction of the matmul peak: the "
+                 "fast path's fused pooled layer skips most of the backward GEMMs")
+    return lines
+
+
+def device_report(args: argparse.Namespace, log: Callable[[str], None]) -> None:
+    """``--device cuda``: the device section instead of the CPU table."""
+    report = device_section(device_options(args), log)
+    print(f"pointnet-benchmark  torch {torch.__version__}  --device {args.device}\n{device_lines(report)}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"torch": torch.__version__, "device_section": report,
+                                         "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+
+
+def cpu_report(args: argparse.Namespace, malloc: bool, log: Callable[[str], None]) -> dict:
+    """The CPU table and its sections, printed; every figure returned."""
+    peak = measure_peak(args.batch_size, args.points, args.repeats, args.square)
+    candidates = candidates_for(args)
+    macs = {c.name: multiply_adds_per_sample(build_model(c.variant, c.form), args.points) for c in candidates}
+    executed = {c.name: executed_flop_per_sample(c.variant, c.form, args.points) for c in candidates}
+    log(f"timing {', '.join(c.name for c in candidates)}")
+    run_rounds(candidates, peak, args.repeats, log)
+    memory = {} if args.no_memory else memory_rows(args, candidates, log)
+    untuned = None
+    if not args.no_untuned and "conv1d" in args.variants:
+        log("canonical with default malloc")
+        untuned = run_probe(args, *CANONICAL, args.batch_size, malloc="default", steps=max(2, min(args.repeats, 3)))
+    data = {"skipped": "--no-data"} if args.no_data else data_pipeline(args, epoch_variant(args.variants), log)
+    loaded = under_load(args, log) if args.under_load else None
+    epochs = None if args.epoch_data is None else epoch_rows(args, bare_step_rate(args.batch_size, args.points), log)
+    rows = summarise(candidates, peak, macs, executed, memory)
+    lines = [header(args, malloc, peak), table(rows), *notes(rows, candidates, untuned, args.batch_size),
+             data_lines(data)]
+    lines += [load_table(loaded, os.cpu_count())] if loaded is not None else []
+    lines += [epoch_table(epochs, args.batch_size, args.points)] if epochs is not None else []
+    print("\n".join(lines))
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc_tuned": malloc,
+            "batch_size": args.batch_size, "points": args.points, "repeats": args.repeats,
+            "peak_gflops": {k: statistics.median(v) for k, v in peak["samples"].items()}, "rows": rows,
+            "untuned_canonical": untuned, "data": data, "executed_flop_per_sample": executed,
+            "under_load": loaded, "epochs": epochs, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -486,61 +384,10 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     log = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     if args.device != "cpu":
-        report = device_section(device_options(args), log)
-        print(f"pointnet-benchmark  torch {torch.__version__}  --device {args.device}\n{device_lines(report)}")
-        if args.json is not None:
-            args.json.write_text(json.dumps({"torch": torch.__version__, "device_section": report,
-                                             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+        device_report(args, log)
         return
-    peak = measure_peak(args.batch_size, args.points, args.repeats, args.square)
-    candidates = candidates_for(args)
-    macs = {c.name: multiply_adds_per_sample(build_model(c.variant, c.form), args.points) for c in candidates}
-    executed = {c.name: executed_flop_per_sample(c.variant, c.form, args.points) for c in candidates}
-    log(f"timing {', '.join(c.name for c in candidates)}")
-    run_rounds(candidates, peak, args.repeats, log)
-    memory = {}
-    if not args.no_memory:
-        for c in candidates:
-            if c.form == "compiled":
-                continue
-            log(f"memory probe {c.name}")
-            found = run_probe(args, c.variant, c.form, c.batch)
-            memory[c.name] = {k: found[k] for k in ("peak_rss_mib", "step_mib")}
-    untuned = None
-    if not args.no_untuned and "conv1d" in args.variants:
-        log("canonical with default malloc")
-        untuned = run_probe(args, *CANONICAL, args.batch_size, malloc="default", steps=max(2, min(args.repeats, 3)))
-    data = {"skipped": "--no-data"} if args.no_data else data_pipeline(args, log)
-    loaded = under_load(args, log) if args.under_load else None
-    epochs = epoch_rows(args, bare_step_rate(args), log) if args.epoch_data is not None else None
-    rows = summarise(candidates, peak, macs, executed, memory)
-    lines = [header(args, malloc, peak), table(rows)]
-    if untuned is not None:
-        canonical = next(r for r in rows if (r["variant"], r["form"], r["batch"]) == (*CANONICAL, args.batch_size))
-        rate = untuned["batch"] / untuned["train_s"]
-        lines.append(f"canonical conv1d/plain with glibc's default malloc (separate process): {rate:.2f} train "
-                     f"samples/s, {3 * 2 * canonical['mmac_per_sample'] * 1e6 * rate / 1e9:.1f} GFLOP/s, "
-                     f"peak RSS {untuned['peak_rss_mib']:.0f} MiB")
-    for c in candidates:
-        if c.form == "compiled":
-            lines.append(f"{c.name}: torch.compile of the plain form; first train + eval + batch-1 calls "
-                         f"(compilation) took {c.warmup_s:.1f} s")
-    lines.append("GFLOP/s count a training step as 3 x forward multiply-adds x 2; 'exec' counts the FLOP the path "
-                 "executes (flop_counter) and its %peak is the executed work's fraction of the matmul peak: the "
-                 "fast path's fused pooled layer skips most of the backward GEMMs")
-    lines.append(data_lines(data))
-    if loaded is not None:
-        lines.append(load_table(loaded, os.cpu_count()))
-    if epochs is not None:
-        lines.append(epoch_table(epochs, args.batch_size, args.points))
-    print("\n".join(lines))
+    report = cpu_report(args, malloc, log)
     if args.json is not None:
-        medians = {k: statistics.median(v) for k, v in peak["samples"].items()}
-        report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc_tuned": malloc,
-                  "batch_size": args.batch_size, "points": args.points, "repeats": args.repeats,
-                  "peak_gflops": medians, "rows": rows, "untuned_canonical": untuned, "data": data,
-                  "executed_flop_per_sample": executed, "under_load": loaded, "epochs": epochs,
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         args.json.write_text(json.dumps(report, indent=1))
 
 

@@ -11,14 +11,12 @@ Rows (medians of synchronised timed steps after warm-up):
 - inference samples/s at ``--device-infer-batch`` (1024) per precision and mode;
 - the data share of a training epoch: ``pointnet.training.epoch.train_one_epoch`` over the device
   pipeline (``DeviceBatches``) and over the CPU loader, on random dense clouds;
-- with more than one GPU, DDP scaling 1..all GPUs (``batch_scope=per_rank``): ``bench_ddp``.
+- with more than one GPU, DDP scaling 1..all GPUs (``batch_scope=per_rank``): ``benchmarks.ddp``.
 
 Everything runs on a CPU too (``--device cpu``), which the tests use on tiny shapes.
 """
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,19 +24,19 @@ from functools import partial
 import numpy as np
 import torch
 
-from pointnet.apps.bench_ddp import ddp_lines, ddp_scaling
+from benchmarks.ddp import ddp_lines, ddp_scaling
+from benchmarks.steps import inference, training_step
+from benchmarks.timing import NUM_CLASSES, median_seconds
 from pointnet.data.augment import Augmentation
 from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.nn.complexity import multiply_adds_per_sample
-from pointnet.nn.losses import classification_loss
 from pointnet.nn.model import PointNet
 from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.device_batches import DeviceBatches
 from pointnet.training.epoch import train_one_epoch
-from pointnet.training.precision import autocast, set_matmul_precision
+from pointnet.training.precision import set_matmul_precision
 
-NUM_CLASSES = 40
 PEAK_DTYPES = {"float32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -61,24 +59,6 @@ class DeviceOptions:
     ddp_sizes: tuple[int, ...] = ()  # world sizes of the DDP rows; () = 1..all GPUs when there are several
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_seconds(fn: Callable[[], object], device: torch.device, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def gemm_peak(o: DeviceOptions) -> dict[str, float]:
     """TFLOP/s of a square matmul per precision name."""
     peaks = {}
@@ -86,7 +66,7 @@ def gemm_peak(o: DeviceOptions) -> dict[str, float]:
         set_matmul_precision(name)
         a = torch.randn(o.square, o.square, device=o.device, dtype=PEAK_DTYPES[name])
         b, out = torch.randn_like(a), torch.empty_like(a)
-        seconds = median_seconds(partial(torch.mm, a, b, out=out), o.device, max(3, o.steps // 4), 1)
+        seconds = median_seconds(partial(torch.mm, a, b, out=out), max(3, o.steps // 4), 1, o.device)
         peaks[name] = 2.0 * o.square**3 / seconds / 1e12
     set_matmul_precision("float32")
     return peaks
@@ -102,20 +82,10 @@ def training_rate(o: DeviceOptions, name: str, mode: str, batch: int) -> float:
     """Training samples/s: forward + loss under ``name``'s autocast, backward, Adam step."""
     set_matmul_precision(name)
     model, run = build(o, mode)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     points = torch.randn(batch, o.points, 3, device=o.device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), device=o.device)
-
-    def step() -> None:
-        with autocast(name, o.device):
-            logits, transform = run(points)
-            loss, _ = classification_loss(logits, labels, transform)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    model.train()
-    rate = batch / median_seconds(step, o.device, o.steps, o.warmup)
+    step = training_step(model, points, labels, run, precision=name)
+    rate = batch / median_seconds(step, o.steps, o.warmup, o.device)
     set_matmul_precision("float32")
     return rate
 
@@ -123,14 +93,8 @@ def training_rate(o: DeviceOptions, name: str, mode: str, batch: int) -> float:
 def inference_rate(o: DeviceOptions, name: str, mode: str) -> float:
     set_matmul_precision(name)
     model, run = build(o, mode)
-    model.eval()
-    points = torch.randn(o.infer_batch, o.points, 3, device=o.device)
-
-    def infer() -> None:
-        with torch.no_grad(), autocast(name, o.device):
-            run(points)
-
-    rate = o.infer_batch / median_seconds(infer, o.device, o.steps, o.warmup)
+    infer = inference(model, torch.randn(o.infer_batch, o.points, 3, device=o.device), run, precision=name)
+    rate = o.infer_batch / median_seconds(infer, o.steps, o.warmup, o.device)
     set_matmul_precision("float32")
     return rate
 
@@ -230,7 +194,7 @@ def add_device_arguments(parser) -> None:
     """The ``--device*`` options of ``pointnet-benchmark``."""
     parser.add_argument("--device", default="cpu",
                         help="cpu: the CPU table; cuda[:N]: the device section instead "
-                             "(see pointnet.apps.bench_device)")
+                             "(see benchmarks.device)")
     parser.add_argument("--device-batches", type=_ints, default=(32, 256, 1024), help="training batch sizes")
     parser.add_argument("--device-compile-batches", type=_ints, default=(32,),
                         help="batch sizes also timed under torch.compile (each compiles once)")

@@ -2,10 +2,10 @@
 # Issue 10's accuracy benchmark: the paper's recipe against experiment=modern, 3 seeds each, the same
 # epochs and the same folder config, summarised as mean ± std over seeds (pointnet-summary).
 #
-#   bash scripts/recipe_benchmark.sh             # Labeled PSB, 60 epochs: 6 runs, about 30 minutes on 2 quiet cores
-#   EXTRA="data.normals=true" bash scripts/recipe_benchmark.sh   # the same with normals as input (README's table)
-#   bash scripts/recipe_benchmark.sh psb 24      # other epoch count
-#   bash scripts/recipe_benchmark.sh synthetic   # the default synthetic set (the modern recipe must not be worse)
+#   bash benchmarks/recipes.sh             # Labeled PSB, 60 epochs: 6 runs, about 30 minutes on 2 quiet cores
+#   EXTRA="data.normals=true" bash benchmarks/recipes.sh   # the same with normals as input (README's table)
+#   bash benchmarks/recipes.sh psb 24      # other epoch count
+#   bash benchmarks/recipes.sh synthetic   # the default synthetic set (the modern recipe must not be worse)
 #
 # Needs the machine to itself: two CPU jobs at once on 2 cores slow each other about tenfold, and Hydra's
 # basic launcher runs the jobs one after the other. Environment: PY (python, default .venv/bin/python),

@@ -6,19 +6,19 @@ eval samples/s per variant at batch 32 x 1024 points (medians of timed repeats, 
 With ``--benchmark`` it then prints ``pointnet-benchmark --device``'s section too (GEMM peaks, training
 per precision / launch mode / batch, inference at 1024, data share, DDP rows with several GPUs), so one
 prepared script covers a lent GPU machine.
-Usage: python scripts/gpu_check.py [--repeats 10] [--json out.json] [--benchmark]
+Usage: python -m benchmarks.gpu_check [--repeats 10] [--json out.json] [--benchmark]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
+from benchmarks.device import DeviceOptions, device_lines, device_section
+from benchmarks.steps import inference, training_step
+from benchmarks.timing import NUM_CLASSES, median_seconds
 from pointnet import PointNet
-from pointnet.apps.bench_device import DeviceOptions, device_lines, device_section
 from pointnet.nn.losses import classification_loss
 from pointnet.training.precision import set_matmul_precision
 
@@ -31,9 +31,12 @@ def twins(dtype: torch.dtype, device: torch.device) -> dict[str, PointNet]:
     with torch.no_grad():
         for m in reference.modules():
             if isinstance(m, torch.nn.BatchNorm1d):
-                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.3, 0.3)
-                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
-        reference.feature_tnet.out.weight.normal_(0, 0.01)
+                for tensor, low, high in ((m.weight, 0.5, 1.5), (m.bias, -0.3, 0.3), (m.running_mean, -0.5, 0.5),
+                                          (m.running_var, 0.5, 2.0)):
+                    if tensor is not None:
+                        tensor.uniform_(low, high)
+        if reference.feature_tnet is not None:
+            reference.feature_tnet.out.weight.normal_(0, 0.01)
     models = {}
     for variant, fast in FORMS:
         model = PointNet(10, variant, dropout=0.0, fast=fast)
@@ -49,7 +52,8 @@ def run(model: PointNet, points: torch.Tensor, labels: torch.Tensor, train: bool
     if not train:
         return logits.detach(), None
     classification_loss(logits, labels, transform)[0].backward()
-    grads = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in model.parameters()])
+    assert x.grad is not None
+    grads = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in model.parameters() if p.grad is not None])
     model.zero_grad(set_to_none=True)
     return logits.detach(), grads
 
@@ -75,47 +79,18 @@ def agreement(device: torch.device) -> list[dict]:
     return rows
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def throughput(device: torch.device, repeats: int, batch: int = 32, points: int = 1024) -> list[dict]:
+    """Training-step and eval samples/s of every form (the loop with fewer repeats: it is slow)."""
     rows = []
     x = torch.randn(batch, points, 3, device=device)
-    y = torch.randint(0, 40, (batch,), device=device)
+    y = torch.randint(0, NUM_CLASSES, (batch,), device=device)
     for variant, fast in FORMS:
-        model = PointNet(40, variant, fast=fast).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-
-        def step():
-            model.train()
-            logits, transform = model(x)
-            loss, _ = classification_loss(logits, y, transform)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        def infer():
-            model.eval()
-            with torch.no_grad():
-                model(x)
-
+        model = PointNet(NUM_CLASSES, variant, fast=fast).to(device)
         n = max(2, repeats // 5) if variant == "loop" else repeats
-        rows.append({"form": f"{variant}{'' if fast else ' (plain)'}", "train_samples_s": batch / timed(step, n),
-                     "eval_samples_s": batch / timed(infer, n)})
+        train = median_seconds(training_step(model, x, y), n, 1, device)
+        evaluate = median_seconds(inference(model, x), n, 1, device)
+        rows.append({"form": f"{variant}{'' if fast else ' (plain)'}", "train_samples_s": batch / train,
+                     "eval_samples_s": batch / evaluate})
     return rows
 
 
@@ -134,7 +109,8 @@ def main() -> None:
     print(f"\n{'dtype':8} {'mode':6} {'form':16} {'max |d logits|':>15} {'max |d grads|':>15} "
           f"{'relative':>10}   (vs conv1d plain; relative = max |d grads| / max |grads|)")
     for r in agree:
-        print(f"{r['dtype']:8} {r['mode']:6} {r['form']:16} {r['logits']:15.3e} {r['grads']:15.3e} {r['grads_rel']:10.2e}")
+        print(f"{r['dtype']:8} {r['mode']:6} {r['form']:16} {r['logits']:15.3e} {r['grads']:15.3e} "
+              f"{r['grads_rel']:10.2e}")
     speed = throughput(device, args.repeats)
     print(f"\n{'form':16} {'train samples/s':>16} {'eval samples/s':>15}   (batch 32 x 1024 points, float32)")
     for r in speed:

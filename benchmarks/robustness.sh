@@ -5,11 +5,11 @@
 # mean ± std over seeds of the clean, mean corrupted and per-kind accuracy (SWEEP/robustness.md), beside
 # pointnet-summary's clean test accuracies (SWEEP/summary.md).
 #
-#   bash scripts/robustness_benchmark.sh             # 12 epochs: 6 runs, about 4 hours on 2 quiet cores
-#   bash scripts/robustness_benchmark.sh 24          # other epoch count
-#   ROOT=... CACHE=... DENSE=64 SEEDS=0 EXTRA="data.num_points=32" bash scripts/robustness_benchmark.sh 1  # smoke test
+#   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 4 hours on 2 quiet cores
+#   bash benchmarks/robustness.sh 24          # other epoch count
+#   ROOT=... CACHE=... DENSE=64 SEEDS=0 EXTRA="data.num_points=32" bash benchmarks/robustness.sh 1  # smoke test
 #
-# Needs the machine to itself (see scripts/recipe_benchmark.sh). Environment: PY (python, default
+# Needs the machine to itself (see benchmarks/recipes.sh). Environment: PY (python, default
 # .venv/bin/python), ROOT (default /tmp/mn40/modelnet40_train), CACHE (data.cache_dir, default /tmp/mn40cache),
 # DENSE (data.dense_points, default 1024: one cache for both recipes, the one the ModelNet40 runs so far built),
 # SEEDS (default 0,1,2), SWEEP (output dir), EXTRA (more overrides for every training run).

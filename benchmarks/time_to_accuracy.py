@@ -7,7 +7,7 @@ TensorBoard wall time minus the moment the process was started: minutes of the w
 and cache included. The bare training step (batch 32 x 1024, conv1d) is timed first, because budgets
 hold for a machine whose step runs at 80 samples/s.
 
-    .venv/bin/python scripts/time_to_accuracy.py --root /tmp/mn40/modelnet40_train \
+    .venv/bin/python -m benchmarks.time_to_accuracy --root /tmp/mn40/modelnet40_train \
         --recipes paper,modern,speedrun --budgets 15,30,60 --seeds 0,1,2 --out docs/time_to_accuracy
 
 Writes ``OUT/table.md`` (final accuracy mean ± std per recipe and budget, and the first minute each
@@ -24,20 +24,19 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import ROOT
+
 LEVELS = (0.87, 0.88, 0.89, 0.892, 0.90, 0.907)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def bare_step_samples_per_s(rounds: int = 5) -> float:
     """Median samples/s of the default model's training step (batch 32 x 1024) in this process."""
-    from pointnet.apps.benchmark import default_training_step, seconds
+    from benchmarks.steps import bare_step_rate
     from pointnet.training.runtime import set_threads, tune_malloc
 
     tune_malloc()
     set_threads(None)
-    step = default_training_step(32, 1024)
-    step()
-    return 32 / statistics.median(seconds(step) for _ in range(rounds))
+    return bare_step_rate(32, 1024, rounds)()
 
 
 def run_one(args: argparse.Namespace, recipe: str, budget: float, seed: int) -> Path:
@@ -51,7 +50,7 @@ def run_one(args: argparse.Namespace, recipe: str, budget: float, seed: int) -> 
                f"data.val_fraction={args.val_fraction}", "train.val_every=1", f"hydra.run.dir={run_dir}",
                *args.override]
     started = time.time()
-    subprocess.run(command, check=True, cwd=REPO)
+    subprocess.run(command, check=True, cwd=ROOT)
     (run_dir / "launch.json").write_text(json.dumps({"command": command, "started": started,
                                                      "seconds": time.time() - started}))
     return run_dir
@@ -69,7 +68,7 @@ def curve(run_dir: Path) -> dict:
 
 
 def first_minute(c: dict, level: float) -> float | None:
-    return next((m for m, a in zip(c["minutes"], c["val_acc"]) if a >= level), None)
+    return next((m for m, a in zip(c["minutes"], c["val_acc"], strict=True) if a >= level), None)
 
 
 def mean_std(values: list[float]) -> str:
@@ -102,7 +101,7 @@ def plot(curves: dict[tuple[str, float], list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, ax = plt.subplots(figsize=(7, 4.5))
-    colours = {}
+    colours: dict[str, str] = {}
     for (recipe, budget), runs in sorted(curves.items()):
         colour = colours.setdefault(recipe, f"C{len(colours)}")
         for i, c in enumerate(runs):
