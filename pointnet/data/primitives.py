@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
-    import trimesh
 
 
 @dataclass
@@ -44,11 +40,6 @@ class PolyMesh:
         """All faces fan-triangulated: ``(F, 3)`` int64."""
         fans = [polygons[:, [0, k, k + 1]] for n, polygons in self.faces.items() for k in range(1, n - 1)]
         return np.concatenate(fans) if fans else np.zeros((0, 3), dtype=np.int64)
-
-    def to_trimesh(self) -> trimesh.Trimesh:
-        import trimesh
-
-        return trimesh.Trimesh(self.vertices, self.triangles(), process=False, validate=False)
 
     def to_off(self, *, polygons: bool = True, fused_header: bool = False, edges: int = 0,
                comment: str | None = None, crlf: bool = False) -> str:
