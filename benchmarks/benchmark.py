@@ -20,8 +20,8 @@ and reported as medians:
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
-    from pointnet.apps.openmp import quiet_openmp
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.runtime.openmp)
+    from pointnet.runtime.openmp import quiet_openmp
     quiet_openmp()
 
 import argparse
@@ -55,7 +55,8 @@ from benchmarks.steps import (
 from benchmarks.timing import NUM_CLASSES, seconds
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.losses import classification_loss
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.runtime.malloc import tune_malloc
+from pointnet.runtime.threads import set_threads
 
 CANONICAL = ("conv1d", "plain")
 

@@ -27,9 +27,9 @@ import torch
 
 from benchmarks.timing import NUM_CLASSES
 from pointnet.nn.model import PointNet
+from pointnet.runtime.malloc import tune_malloc
 from pointnet.training import distributed as dist
 from pointnet.training.epoch import train_one_epoch
-from pointnet.training.runtime import tune_malloc
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ autogroup nice value, as another user's job would. Levers:
 
 - ``spin``: torch's defaults (libgomp's 300,000-spin wait, all cores);
 - ``passive``: passive OpenMP waiting (``OMP_WAIT_POLICY=PASSIVE``, no spin), all cores;
-- ``bounded``: a 1000-spin wait (``pointnet.apps.openmp``), all cores;
-- ``governor``: libgomp's default wait, thread count from the load (``pointnet.training.runtime.ThreadGovernor``);
+- ``bounded``: a 1000-spin wait (``pointnet.runtime.openmp``), all cores;
+- ``governor``: libgomp's default wait, thread count from the load (``pointnet.runtime.threads.ThreadGovernor``);
 - ``default``: the bounded spin and the governor, which is what ``pointnet-train`` does by default;
 - ``one-thread``: libgomp's default wait, ``train.threads=1`` (what the README used to ask users to set).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks import ROOT
 from benchmarks.timing import seconds
-from pointnet.apps.openmp import BOUNDED, OPENMP_KEYS, PASSIVE, openmp_settings, wait_label
+from pointnet.runtime.openmp import BOUNDED, OPENMP_KEYS, PASSIVE, openmp_settings, wait_label
 
 LEVERS = ("spin", "passive", "bounded", "governor", "default", "one-thread")
 
@@ -106,7 +106,8 @@ def load_probe(args: argparse.Namespace, make_step: Callable[[], Callable[[], No
     """In the child: the step ``make_step()`` builds (the default training step) timed ``load_steps`` times."""
     import torch
 
-    from pointnet.training.runtime import ThreadGovernor, tune_malloc
+    from pointnet.runtime.malloc import tune_malloc
+    from pointnet.runtime.threads import ThreadGovernor
 
     lever = LEVER_SETTINGS[args.load_probe]
     tune_malloc()

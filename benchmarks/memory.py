@@ -18,7 +18,8 @@ import torch
 from benchmarks import ROOT
 from benchmarks.steps import benchmark_clouds, build_model, training_step
 from benchmarks.timing import NUM_CLASSES, seconds
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.runtime.malloc import tune_malloc
+from pointnet.runtime.threads import set_threads
 
 
 def read_status_kib(key: str) -> int | None:

@@ -32,7 +32,8 @@ LEVELS = (0.87, 0.88, 0.89, 0.892, 0.90, 0.907)
 def bare_step_samples_per_s(rounds: int = 5) -> float:
     """Median samples/s of the default model's training step (batch 32 x 1024) in this process."""
     from benchmarks.steps import bare_step_rate
-    from pointnet.training.runtime import set_threads, tune_malloc
+    from pointnet.runtime.malloc import tune_malloc
+    from pointnet.runtime.threads import set_threads
 
     tune_malloc()
     set_threads(None)

@@ -4,7 +4,9 @@ The package is laid out in layers; each imports only those listed before it:
 
 - :mod:`pointnet.nn`: the network alone (shared-MLP family, fused fast path, ``PointNet``, losses, counts);
 - :mod:`pointnet.data`: meshes and point files to cached, augmented point clouds and torch datasets;
+- :mod:`pointnet.runtime`: how the process runs on its machine (allocator, OpenMP, threads, SLURM);
 - :mod:`pointnet.training`: epochs, evaluation, batching, optimisers, checkpoints, DDP, the run's state;
+- :mod:`pointnet.inference`: a trained model in use (``Classifier``) and its export;
 - :mod:`pointnet.reporting`: TensorBoard, figures, critical points, sweep comparison;
 - :mod:`pointnet.apps`: the console entry points, the config schema and its validation (the only Hydra user);
 - :mod:`pointnet.explain`: the seed's image equivalences (fully connected layers as convolutions).
@@ -18,16 +20,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names __getattr__ serves, for type checkers and readers
     from pointnet.data.load import load_split
+    from pointnet.inference.classifier import Classifier
     from pointnet.nn.losses import orthogonality_loss
     from pointnet.nn.model import PointNet
     from pointnet.nn.shared_mlp import SHARED_MLPS
-    from pointnet.training.inference import Classifier
 
 # Imported on first use, so that ``import pointnet.apps.entry`` loads no torch (the console scripts set
-# the OpenMP environment before torch's runtime reads it; see pointnet.apps.openmp).
+# the OpenMP environment before torch's runtime reads it; see pointnet.runtime.openmp).
 _LAZY = {"PointNet": "pointnet.nn.model", "SHARED_MLPS": "pointnet.nn.shared_mlp",
          "load_split": "pointnet.data.load", "orthogonality_loss": "pointnet.nn.losses",
-         "Classifier": "pointnet.training.inference"}
+         "Classifier": "pointnet.inference.classifier"}
 
 try:
     __version__ = version("pointnet")

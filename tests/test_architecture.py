@@ -17,9 +17,11 @@ ALLOWED = {
     "nn": {"nn"},
     "data": {"data"},
     "explain": {"explain"},
-    "training": {"errors", "nn", "data", "training"},
+    "runtime": {"runtime"},
+    "training": {"errors", "nn", "data", "runtime", "training"},
+    "inference": {"errors", "nn", "data", "training", "inference"},
     "reporting": {"errors", "nn", "data", "training", "reporting"},
-    "apps": {"errors", "nn", "data", "training", "reporting", "apps", "configs"},
+    "apps": {"errors", "nn", "data", "runtime", "training", "inference", "reporting", "apps", "configs"},
 }
 ENTRY_POINTS = {"pointnet"}  # the public API
 

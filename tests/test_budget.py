@@ -3,11 +3,11 @@ import json
 
 import pytest
 
+from pointnet.apps.train import train
 from pointnet.errors import ConfigError
 from pointnet.training import budget
 from pointnet.training.budget import SAFETY, plan_budget, sample_seconds
 from pointnet.training.checkpoint import load_checkpoint
-from pointnet.apps.train import train
 from tests.helpers import compose, tiny_overrides
 
 MODELNET40 = dict(train_shapes=9843, val_shapes=0, test_shapes=2468, batch_size=32, num_points=1024)

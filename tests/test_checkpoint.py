@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from pointnet import PointNet
-from pointnet.training.checkpoint import (CheckpointError, checksum, load_checkpoint, load_weights,
-                                          save_checkpoint)
+from pointnet.training.checkpoint import CheckpointError, checksum, load_checkpoint, load_weights, save_checkpoint
 from pointnet.training.state import config_differences, match_moment_shapes
 
 

@@ -7,8 +7,15 @@ import torch
 from scipy import stats
 
 from pointnet.data import corruptions as corruptions_module
-from pointnet.data.corruptions import (CORRUPTIONS, SEVERITIES, corrupt, corruption_generator, euler_rotations,
-                                       parse_corruptions, scaled_count)
+from pointnet.data.corruptions import (
+    CORRUPTIONS,
+    SEVERITIES,
+    corrupt,
+    corruption_generator,
+    euler_rotations,
+    parse_corruptions,
+    scaled_count,
+)
 
 
 def clouds(m: int = 8, n: int = 1024, seed: int = 0) -> torch.Tensor:

@@ -2,10 +2,10 @@
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from pointnet.data import MeshError
 from pointnet.data.meshes import read_mesh

@@ -17,14 +17,15 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from pointnet.apps.config import ConfigError
+from pointnet.apps.launch import launch_timestamp, rank_suffix, rank_zero_only
+from pointnet.nn.model import PointNet
+from pointnet.runtime.process import process_start_time
 from pointnet.training import distributed as dist
 from pointnet.training.batching import EpochBatchSampler, make_loader, split_batch
 from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.stop import Stopped
-from pointnet.apps.config import ConfigError
-from pointnet.apps.launch import launch_timestamp, process_start_time, rank_suffix, rank_zero_only
-from pointnet.nn.model import PointNet
-from tests.helpers import free_port, compose, tiny_overrides
+from tests.helpers import compose, free_port, tiny_overrides
 
 BIN = Path(sys.executable).parent
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -142,7 +143,7 @@ def step_worker(rank: int, world: int, port: int, out: str, timeout_s: float) ->
         try:
             dist.any_rank(True)
             report = {"error": None}
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             report = {"error": str(dist.peer_failure(exc, timeout_s)), "seconds": time.perf_counter() - start}
         (Path(out) / "hang.json").write_text(json.dumps(report))
 
@@ -200,7 +201,7 @@ def dying_worker(rank: int, world: int, port: int, cfg, run_dir: str) -> None:
     try:
         train_module.train(cfg, run_dir=run_dir)
         report = {"error": None}
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+    except Exception as exc:
         report = {"error": type(exc).__name__, "message": str(exc), "at": time.time()}
     (Path(run_dir) / f"report{rank}.json").write_text(json.dumps(report))
 

@@ -16,8 +16,8 @@ from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset, PointSet
 from pointnet.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from pointnet.reporting.corruptions import corruption_markdown, corruption_summary, sweep_report
-from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training import robustness
+from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.robustness import corruption_confusions
 from tests.helpers import compose, tiny_overrides
 from tests.test_apps import cli

@@ -16,7 +16,7 @@ import torch
 
 from pointnet import Classifier, PointNet
 from pointnet.data.inputs import Preprocessing
-from pointnet.training.export import METADATA_FILE, export_model, inference_model
+from pointnet.inference.export import METADATA_FILE, export_model, inference_model
 from tests.helpers import randomise_batchnorm
 
 README = Path(__file__).parents[1] / "README.md"

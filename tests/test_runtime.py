@@ -3,7 +3,8 @@ import platform
 
 import torch
 
-from pointnet.training.runtime import set_threads, tune_malloc
+from pointnet.runtime.malloc import tune_malloc
+from pointnet.runtime.threads import set_threads
 
 
 def test_tune_malloc_applies_on_glibc_and_is_idempotent():

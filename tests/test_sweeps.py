@@ -16,8 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from pointnet.apps.launch import sweep_subdir
+from pointnet.runtime.slurm import first_host, slurm_task
 from pointnet.training.distributed import Placement, placement_from_env
-from pointnet.training.slurm import first_host, slurm_task
 from tests.helpers import compose, free_port, tiny_overrides
 
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -53,7 +53,8 @@ def test_slurm_variables_place_a_task_where_torchrun_is_absent():
 
 def hydra_config(*overrides: str):
     """The ``hydra`` node of the training config composed with ``overrides``."""
-    from hydra import compose as hydra_compose, initialize_config_module
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
 
     compose()  # registers the configs
     with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):

@@ -9,13 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import free_port
-
-
-
 
 
 def test_event_files_hold_the_documented_tags_and_values(trained_run):

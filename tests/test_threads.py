@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pointnet.training.runtime import ThreadGovernor, _LoadMark, cpu_seconds, threads_for
+from pointnet.runtime.threads import ThreadGovernor, _LoadMark, cpu_seconds, threads_for
 from tests.helpers import cpu_competitor
 
 LINUX = Path("/proc/stat").exists()
@@ -95,7 +95,7 @@ def test_own_cpu_time_is_not_counted_as_others():
 @pytest.mark.serial  # reads the machine's load: scripts/test.sh runs it alone
 @pytest.mark.skipif(not LINUX, reason="reads /proc/stat")
 def test_governor_counts_a_competing_process_and_drops_a_thread(caplog):
-    caplog.set_level("INFO", logger="pointnet.training.runtime")
+    caplog.set_level("INFO", logger="pointnet.runtime.threads")
     before = torch.get_num_threads()
     try:
         with cpu_competitor() as competitor:

@@ -6,11 +6,11 @@ import signal
 import pytest
 import torch
 
+from pointnet.apps.train import train
 from pointnet.training import epoch as engine
 from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.stop import Stopped
-from pointnet.apps.train import train
 from tests.helpers import compose, tiny_overrides
 
 

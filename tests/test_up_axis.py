@@ -17,8 +17,7 @@ from pointnet.apps.train import train
 from pointnet.apps.up_axis_check import BOARD_TAG, PICTURE
 from pointnet.data import PointSet, load_split
 from pointnet.data.sampling import to_z_up, z_up_axes
-from pointnet.data.up_axis import (decide_up_axis, picture_shapes, shape_votes, up_axis_report,
-                                   up_axis_warning)
+from pointnet.data.up_axis import decide_up_axis, picture_shapes, shape_votes, up_axis_report, up_axis_warning
 from pointnet.reporting.figures import save_figure, up_axis_figure
 from tests.helpers import compose, tiny_overrides
 from tests.up_axis_shapes import FLAT, TALL, WIDE, data_set, stood_on
@@ -70,8 +69,6 @@ def test_mirroring_a_source_axis_is_mirroring_the_axis_it_became(up_axis, name):
 def test_x_to_z_is_a_proper_rotation_and_turns_normals():
     cloud = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 1.0, 0.0]], dtype=np.float32)
     np.testing.assert_array_equal(to_z_up(cloud, "x"), [[0, 0, 1, 0, 0, 1], [1, 0, 0, 1, 0, 0]])
-
-
 
 
 def point_set(clouds: np.ndarray, labels: np.ndarray, classes: list[str], configured: str) -> PointSet:

@@ -7,7 +7,7 @@ things, independent of :mod:`pointnet.data.furniture` so the statistic is not ch
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

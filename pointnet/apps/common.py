@@ -18,10 +18,11 @@ from pointnet.apps.preflight import check_runtime
 from pointnet.data import Augmentation, PointSet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.data.sampling import z_up_axes
+from pointnet.inference.classifier import model_from_state
 from pointnet.nn.model import PointNet
+from pointnet.runtime.malloc import tune_malloc
+from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training.checkpoint import load_checkpoint
-from pointnet.training.inference import model_from_state
-from pointnet.training.runtime import ThreadGovernor, tune_malloc
 
 
 def task_overrides() -> list[str]:

@@ -21,11 +21,11 @@ from pointnet.data.corruptions import parse_corruptions
 from pointnet.data.formats import SUBSETS
 from pointnet.data.sampling import UP_AXES
 from pointnet.errors import ConfigError
+from pointnet.inference.export import EXPORT_FORMATS
 from pointnet.nn.shared_mlp import SHARED_MLPS
 from pointnet.reporting.predictions import PREDICTION_FORMATS
 from pointnet.training.batching import BATCH_SCOPES
 from pointnet.training.distributed import DIST_BACKENDS
-from pointnet.training.export import EXPORT_FORMATS
 from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
 from pointnet.training.precision import PRECISIONS
 from pointnet.training.settings import COMPILE_MODES, OptimizerSettings, SchedulerSettings, TrainSettings

@@ -1,4 +1,4 @@
-"""Console-script targets: set the OpenMP environment (``pointnet.apps.openmp``), then run the app.
+"""Console-script targets: set the OpenMP environment (``pointnet.runtime.openmp``), then run the app.
 
 Importing this module loads no torch (the top package imports lazily), so the variables are in
 place before the app's ``import torch`` loads libgomp.
@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from pointnet.apps.openmp import quiet_openmp
+from pointnet.runtime.openmp import quiet_openmp
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, where ``benchmarks/`` sits beside the package
 

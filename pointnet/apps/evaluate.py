@@ -7,8 +7,8 @@ Any checkpoint evaluates under any variant: ``pointnet-eval checkpoint=... model
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
-    from pointnet.apps.openmp import quiet_openmp
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.runtime.openmp)
+    from pointnet.runtime.openmp import quiet_openmp
     quiet_openmp()
 
 import json

@@ -1,6 +1,6 @@
 """``pointnet-export checkpoint=PATH export.format=onnx|exported_program [export.path=FILE]``.
 
-Writes the checkpoint's inference graph (``pointnet.training.export``) beside the checkpoint
+Writes the checkpoint's inference graph (``pointnet.inference.export``) beside the checkpoint
 (``best.onnx`` / ``best.pt2``) unless ``export.path`` names another file, and prints where it went.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.config import register_configs, validate_export
-from pointnet.training.export import EXPORT_SUFFIXES, export_model
-from pointnet.training.inference import Classifier
+from pointnet.inference.classifier import Classifier
+from pointnet.inference.export import EXPORT_SUFFIXES, export_model
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -23,12 +23,12 @@ import functools
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from pointnet.runtime.process import process_start_time
+from pointnet.runtime.slurm import slurm_task
 from pointnet.training.distributed import placement_from_env
-from pointnet.training.slurm import slurm_task
 
 MAX_SUBDIR = 200  # characters; file systems allow 255 bytes per name
 
@@ -38,18 +38,6 @@ def _rank() -> int:
     if "RANK" in os.environ:
         return int(os.environ["RANK"])
     return placement_from_env(os.environ).rank
-
-
-def process_start_time(pid: int) -> float | None:
-    """Start time of process ``pid`` in seconds since the epoch, from Linux ``/proc`` (None elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
 
 
 def launch_timestamp(environ: Mapping[str, str], parent: int) -> float:

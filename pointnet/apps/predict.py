@@ -11,8 +11,8 @@ gets its error in its own record while the others are still predicted, and the e
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
-    from pointnet.apps.openmp import quiet_openmp
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.runtime.openmp)
+    from pointnet.runtime.openmp import quiet_openmp
     quiet_openmp()
 
 import json
@@ -31,8 +31,8 @@ from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import register_configs, validate_predict
 from pointnet.data import MeshError
 from pointnet.data.inputs import Preprocessing, expand_inputs
+from pointnet.inference.classifier import Classifier
 from pointnet.reporting.predictions import PREDICTION_FORMATS
-from pointnet.training.inference import Classifier
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -18,11 +18,11 @@ import torch
 from omegaconf import OmegaConf
 
 from pointnet.apps.common import data_config, prepare_data
+from pointnet.inference.classifier import model_from_state
 from pointnet.reporting.summary import Job, read_jobs, write_summary
+from pointnet.runtime.threads import set_threads
 from pointnet.training.checkpoint import load_checkpoint
 from pointnet.training.evaluation import vote_confusion
-from pointnet.training.inference import model_from_state
-from pointnet.training.runtime import set_threads
 
 log = logging.getLogger(__name__)
 

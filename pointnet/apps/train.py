@@ -11,14 +11,15 @@ only rank 0 writes outputs. Checkpoints hold the unwrapped model, so they load a
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.apps.openmp)
-    from pointnet.apps.openmp import quiet_openmp
+if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before torch loads (pointnet.runtime.openmp)
+    from pointnet.runtime.openmp import quiet_openmp
     quiet_openmp()
 
 import logging
 import random
 import shlex
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,15 @@ from pointnet.data.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
 from pointnet.reporting.hparams import Setting
 from pointnet.reporting.run_report import BoardView, RunReport
+from pointnet.runtime.malloc import tune_malloc
+from pointnet.runtime.process import process_start_time
+from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
 from pointnet.training.budget import plan_budget
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
 from pointnet.training.precision import set_matmul_precision
-from pointnet.training.runtime import ThreadGovernor, process_start_time, tune_malloc
 from pointnet.training.settings import OptimizerSettings, Recipe, SchedulerSettings, TrainSettings
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import Stopped, StopRequest
@@ -275,7 +278,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
                              view=board_view(cfg, splits, settings))
         show_up_axis(cfg.data, splits, run_dir, reporter.board)
     loop = TrainingLoop(state, net, splits, plan, run_dir, device, rank_batch, reporter, stop, threads,
-                        started=process_start_time())
+                        started=process_start_time() or time.time())
     try:
         return loop.run()
     except NonFiniteLossError as exc:

@@ -6,9 +6,9 @@
 - :mod:`~pointnet.training.metrics`: the confusion matrix and the accuracies read from it;
 - :mod:`~pointnet.training.checkpoint`: atomic, plain-typed checkpoints;
 - :mod:`~pointnet.training.distributed`: process groups under torchrun and the collectives training needs;
-- :mod:`~pointnet.training.runtime`: allocator and thread settings;
 - :mod:`~pointnet.training.settings`, :mod:`~pointnet.training.state`, :mod:`~pointnet.training.stop`,
-  :mod:`~pointnet.training.loop`: a run's settings, its saved state, signal handling and the epoch loop;
-- :mod:`~pointnet.training.inference`, :mod:`~pointnet.training.export`: a trained model as ``Classifier``,
-  and as ONNX / ExportedProgram files of its BatchNorm-folded inference graph.
+  :mod:`~pointnet.training.loop`: a run's settings, its saved state, signal handling and the epoch loop.
+
+A trained model in use (``Classifier``, export) is :mod:`pointnet.inference`; how the process runs on its
+machine (allocator, threads, OpenMP, SLURM) is :mod:`pointnet.runtime`.
 """

@@ -3,7 +3,7 @@
 torchrun starts one process per rank and gives each ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT``; ``process_group`` joins that group (``env://``) and leaves it.
 Without them, a multi-task SLURM step (``srun``, or Hydra's submitit launcher) is read from SLURM's
-own variables (``pointnet.training.slurm``). Without either (a plain ``pointnet-train``) nothing here
+own variables (``pointnet.runtime.slurm``). Without either (a plain ``pointnet-train``) nothing here
 starts a group and every helper acts as the single rank 0, so callers need no branches of their own.
 
 Every collective runs under the group's timeout: a rank that dies or stops answering makes the
@@ -25,8 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pointnet.errors import ConfigError
+from pointnet.runtime.slurm import slurm_task
 from pointnet.training.metrics import ConfusionMatrix
-from pointnet.training.slurm import slurm_task
 
 T = TypeVar("T")
 DIST_BACKENDS = ("auto", "gloo", "nccl")

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from pointnet.data.holdout import Splits
 from pointnet.nn.model import PointNet
+from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training import distributed as dist
 from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.budget import early_epoch_count
@@ -31,7 +32,6 @@ from pointnet.training.evaluation import EvaluationAbandoned, evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
 from pointnet.training.precision import precision
-from pointnet.training.runtime import ThreadGovernor
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopAtBoundary, Stopped, StopRequest
