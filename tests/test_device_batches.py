@@ -14,8 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pointnet.data.augment import Augmentation
-from pointnet.data.batch_augment import augment_batch, rotations_about_z
+from pointnet.data.augment import Augmentation, augment_batch, rotations_about_z
 from pointnet.data.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.training.device_batches import DeviceBatches, use_device_batches
@@ -225,12 +224,37 @@ def test_point_dropout_replaces_points_by_the_first_at_the_drawn_ratio():
     assert stats.kstest(share, stats.uniform(0, 0.8).cdf).pvalue > 1e-3
 
 
-def test_rotation_matrices_match_the_cpu_ones():
-    from pointnet.data.augment import rotation_about_z
+EVERY_OPERATION = Augmentation(rotate=True, jitter_sigma=0.02, scale=(0.7, 1.3), shift=0.2, shuffle=False,
+                               anisotropic=True, point_dropout=0.3, mirror=(0, 1), local_dropout=0.4, noise_points=0.2)
 
+
+@pytest.mark.parametrize("channels", [3, 6])
+def test_cpu_and_device_paths_make_identical_clouds_from_the_same_generator_state(channels):
+    """One implementation: a cloud augmented by the CPU pipeline (``Augmentation.transform``, a batch of one)
+    is, bit for bit, the device pipeline's ``augment_batch`` of that cloud from the same generator state."""
+    cloud = torch.from_numpy(numbered_clouds(1, 300)[0, :, :3].astype(np.float32) / 300)
+    if channels == 6:
+        cloud = torch.cat([cloud, torch.nn.functional.normalize(torch.randn(300, 3), dim=1)], dim=1)
+    for seed in range(4):
+        cpu = EVERY_OPERATION.transform(cloud.clone(), torch.Generator().manual_seed(seed))
+        device = augment_batch(cloud.unsqueeze(0), EVERY_OPERATION, torch.Generator().manual_seed(seed))[0]
+        assert torch.equal(cpu, device)
+        assert not torch.equal(cpu, cloud)  # the operations did move points
+    dataset = PointCloudDataset(point_set(numbered_clouds(3, 40)), 32, train=True, augment=EVERY_OPERATION, seed=2)
+    points, _ = dataset[1]  # the dataset's draw, then the same code on a batch of one
+    generator = dataset.generator(1)
+    rows = np.sort(torch.randperm(40, generator=generator)[:32].numpy())
+    drawn = torch.from_numpy(numbered_clouds(3, 40)[1][rows].astype(np.float32))
+    assert torch.equal(points, augment_batch(drawn.unsqueeze(0), EVERY_OPERATION, generator)[0])
+
+
+def test_rotation_matrices_turn_x_towards_y_about_z():
     angles = torch.tensor([0.0, 0.3, 2.0, -1.1], dtype=torch.float64)
-    expected = torch.stack([torch.from_numpy(rotation_about_z(float(a))) for a in angles])
-    torch.testing.assert_close(rotations_about_z(angles), expected)
+    expected = torch.tensor([[[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]]
+                             for a in angles.tolist()], dtype=torch.float64)
+    torch.testing.assert_close(rotations_about_z(angles), expected, rtol=0, atol=1e-15)
+    assert torch.allclose(rotations_about_z(torch.tensor([math.pi / 2]))[0] @ torch.tensor([1.0, 0.0, 0.0]),
+                          torch.tensor([0.0, 1.0, 0.0]), atol=1e-7)  # right-handed
 
 
 def test_resume_skips_done_batches_and_sees_the_same_ones():

@@ -13,7 +13,6 @@ from pointnet.apps.common import augmentation
 from pointnet.apps.config import ConfigError, validate
 from pointnet.apps.train import load_splits, recipe, train
 from pointnet.data import Augmentation
-from pointnet.data.augment import rotation_about_z
 from pointnet.nn.losses import classification_loss
 from pointnet.training import loop as loop_module
 from pointnet.training.checkpoint import load_checkpoint
@@ -32,25 +31,26 @@ def test_defaults_are_the_papers_recipe():
     assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
 
 
-def previous_transform(aug: Augmentation, array: np.ndarray, generator: torch.Generator) -> np.ndarray:
-    """The augmentation as it was before the recipe keys (commit 9b35946), for xyz clouds."""
-    angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
-    rotation = rotation_about_z(2.0 * math.pi * angle)
-    linear = rotation * (aug.scale[0] + (aug.scale[1] - aug.scale[0]) * factor)
-    array[...] = np.dot(array, linear.T.astype(np.float32))
-    shift = np.array([aug.shift * (2.0 * u - 1.0) for u in offset], dtype=np.float32)
-    noise = torch.empty(array.shape).normal_(0.0, aug.jitter_sigma, generator=generator).numpy()
-    np.clip(noise, -aug.jitter_clip, aug.jitter_clip, out=noise)
-    array += noise + shift
-    return array
+def reference_transform(aug: Augmentation, cloud: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The default augmentation written out for one xyz cloud, in float64: five uniforms (angle, scale, shift),
+    then the jitter, drawn in that order from ``generator``."""
+    angle, factor, *offset = torch.rand(1, 5, generator=generator)[0].double().tolist()
+    c, s = math.cos(2.0 * math.pi * angle), math.sin(2.0 * math.pi * angle)
+    rotation = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    scale = aug.scale[0] + (aug.scale[1] - aug.scale[0]) * factor
+    moved = cloud.double() @ (scale * rotation).T + torch.tensor([aug.shift * (2.0 * u - 1.0) for u in offset],
+                                                                 dtype=torch.float64)
+    noise = (torch.randn(1, *cloud.shape, generator=generator)[0] * aug.jitter_sigma).clamp(-aug.jitter_clip,
+                                                                                          aug.jitter_clip)
+    return moved + noise.double()
 
 
-def test_default_augmentation_draws_exactly_what_it_drew_before():
-    cloud = np.random.default_rng(3).normal(size=(256, 3)).astype(np.float32)
+def test_default_augmentation_rotates_scales_shifts_and_jitters_as_written():
+    cloud = torch.from_numpy(np.random.default_rng(3).normal(size=(256, 3)).astype(np.float32))
     for seed in range(5):
-        now = Augmentation().transform(cloud.copy(), torch.Generator().manual_seed(seed))
-        before = previous_transform(Augmentation(), cloud.copy(), torch.Generator().manual_seed(seed))
-        np.testing.assert_array_equal(now, before)
+        now = Augmentation().transform(cloud.clone(), torch.Generator().manual_seed(seed))
+        expected = reference_transform(Augmentation(), cloud, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(now.double(), expected, rtol=0, atol=1e-5)
 
 
 def test_modern_experiment_sets_each_element():

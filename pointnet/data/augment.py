@@ -1,17 +1,18 @@
-"""Training-time augmentation of one point cloud, each operation configurable or off.
+"""Training-time augmentation, each operation configurable or off: one torch implementation on ``(B, N, C)``.
 
-All clouds are z up (see :mod:`pointnet.data.sampling`), so "rotation about the up axis" is a rotation
-about z: ModelNet shapes are upright, and PointNet is trained with exactly that freedom. Random numbers
-come from an explicit ``torch.Generator``, so a caller that seeds it gets reproducible results
-(``PointCloudDataset`` seeds it per item and epoch). The arithmetic runs in NumPy on the tensor's
-memory: on ``(1024, 3)`` clouds a NumPy op costs ~1-5 us where a torch op costs ~5-20 us, and
-torch draws normals and permutations about twice as fast as NumPy; the mix keeps an item cheap.
+The CPU pipeline (``PointCloudDataset``) augments each cloud as a batch of one; the device pipeline
+(``DeviceBatches``) a whole batch on the GPU. Both call ``augment_batch``, so the same generator state
+gives the same clouds on either path. All clouds are z up (see :mod:`pointnet.data.sampling`), so
+"rotation about the up axis" is a rotation about z: ModelNet shapes are upright, and PointNet is
+trained with exactly that freedom. Random numbers come from an explicit ``torch.Generator``, so a
+caller that seeds it gets reproducible results (``PointCloudDataset`` seeds it per item and epoch;
+``DeviceBatches`` per batch).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -90,18 +91,6 @@ class Augmentation:
         """Every operation disabled (the identity)."""
         return cls(rotate=False, jitter_sigma=0.0, scale=None, shift=0.0, shuffle=False)
 
-    @classmethod
-    def from_config(cls, config: Any) -> Augmentation:
-        """Build from a mapping (e.g. a Hydra/OmegaConf node); unknown keys raise ``TypeError``."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(config) - names
-        if unknown:
-            raise TypeError(f"unknown augmentation options {sorted(unknown)}; known: {sorted(names)}")
-        values = {name: config[name] for name in names if name in config}
-        if values.get("scale") is not None:
-            values["scale"] = tuple(values["scale"])
-        return cls(**values)
-
     @property
     def enabled(self) -> bool:
         """Whether any operation changes a cloud."""
@@ -109,124 +98,142 @@ class Augmentation:
                     or self.point_dropout > 0 or self.mirror or self.local_dropout > 0 or self.noise_points > 0)
 
     def __call__(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Augment ``(N, 3|6)`` float32 ``points``: :meth:`transform` (in place), then the shuffle.
-
-        Takes and returns a tensor or an array (the same type).
-        """
+        """Augment one ``(N, 3|6)`` cloud: :meth:`transform`, then the shuffle (a new tensor, or array)."""
         points = self.transform(points, generator)
         if self.shuffle:
             points = points[torch.randperm(len(points), generator=generator).numpy()]
         return points
 
     def transform(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Drop or replace points, mirror, rotate, scale, shift, jitter ``(N, 3|6)`` float32 ``points`` (in place).
+        """Drop or replace points, mirror, rotate, scale, shift, jitter one ``(N, 3|6)`` cloud: ``augment_batch``
+        on a batch of one (a new tensor, or a new array for an array).
 
         No shuffle: for callers whose points are already in uniformly random order (``PointCloudDataset``).
         """
-        array = points.numpy() if isinstance(points, torch.Tensor) else points
-        angle, factor, *offset = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
-        if self.point_dropout > 0:
-            self._drop_points(array, generator)
-        if self.local_dropout > 0:
-            drop_local_part(array, self.local_dropout, generator)
-        if self.noise_points > 0:
-            add_noise_points(array, self.noise_points, generator)
-        rotation = rotation_about_z(2.0 * math.pi * angle) if self.rotate else None
-        signs = self._mirror_signs(generator)  # (3,) or None
-        xyz = array[:, :3]
-        if rotation is not None or self.scale is not None or signs is not None:
-            scale = self._scale_factors(factor, generator)  # (3,)
-            linear = np.eye(3) if rotation is None else rotation
-            if signs is not None:
-                linear = linear * signs  # R F, F = diag(signs)
-            linear = scale[:, None] * linear  # M = S R F
-            xyz[...] = np.dot(xyz, linear.T.astype(np.float32))
-            if array.shape[1] == 6:
-                array[:, 3:] = transform_normals(array[:, 3:], linear / (scale * scale)[:, None])
-        if self.jitter_sigma > 0 or self.shift > 0:
-            xyz += self._offsets(xyz.shape, offset, generator)
-        return points
-
-    def _scale_factors(self, factor: float, generator) -> np.ndarray:
-        """``(3,)`` float64 per-axis factors: one draw repeated, or three with ``anisotropic``."""
-        if self.scale is None:
-            return np.ones(3)
-        low, high = self.scale
-        draws = [factor]
-        if self.anisotropic:
-            draws += torch.rand(2, generator=generator, dtype=torch.float64).tolist()
-        return np.array([low + (high - low) * u for u in draws] * (3 // len(draws)))
-
-    def _mirror_signs(self, generator) -> np.ndarray | None:
-        """``(3,)`` float64 signs, -1 for each axis of ``mirror`` that this cloud flips, or None without mirroring."""
-        if not self.mirror:
-            return None
-        signs = np.ones(3)
-        flips = torch.rand(len(self.mirror), generator=generator, dtype=torch.float64).tolist()
-        for axis, draw in zip(self.mirror, flips, strict=True):
-            if draw < 0.5:
-                signs[axis] = -1.0
-        return signs
-
-    def _drop_points(self, array: np.ndarray, generator) -> None:
-        """Replace each point by the first with probability ``r ~ U[0, point_dropout]`` (in place)."""
-        ratio = self.point_dropout * float(torch.rand(1, generator=generator, dtype=torch.float64))
-        dropped = torch.rand(len(array), generator=generator, dtype=torch.float64).numpy() < ratio
-        array[dropped] = array[0]
-
-    def _offsets(self, shape: tuple[int, int], uniforms: list[float], generator) -> np.ndarray:
-        """Clipped Gaussian jitter plus one shift vector: ``(N, 3)`` float32 to add to the points."""
-        shift = np.array([self.shift * (2.0 * u - 1.0) for u in uniforms], dtype=np.float32)
-        if self.jitter_sigma == 0:
-            return shift
-        noise = torch.empty(shape).normal_(0.0, self.jitter_sigma, generator=generator).numpy()
-        np.clip(noise, -self.jitter_clip, self.jitter_clip, out=noise)
-        noise += shift
-        return noise
+        if isinstance(points, np.ndarray):
+            return augment_batch(torch.from_numpy(points).unsqueeze(0), self, generator)[0].numpy()
+        return augment_batch(points.unsqueeze(0), self, generator)[0]
 
 
-def drop_local_part(array: np.ndarray, max_share: float, generator: torch.Generator | None) -> None:
-    """Replace the ``floor(r N)`` points of ``(N, C)`` ``array`` nearest a random one by the farthest (in place).
+def rotations_about_z(angles: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` angles in radians -> ``(B, 3, 3)`` right-handed rotations about z (act on column vectors)."""
+    c, s = torch.cos(angles), torch.sin(angles)
+    zero, one = torch.zeros_like(angles), torch.ones_like(angles)
+    return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], dim=1).view(-1, 3, 3)
 
-    ``r ~ U[0, max_share]``; with ``max_share < 1`` the farthest point is never among those replaced.
+
+def drop_points(points: torch.Tensor, max_ratio: float, generator: torch.Generator | None) -> torch.Tensor:
+    """PointNet++'s point dropout per cloud of ``(B, N, C)`` ``points``: a ratio ``r ~ U[0, max_ratio]``,
+    then each point replaced by the cloud's first with probability ``r`` (a new tensor, same shape)."""
+    batch, count, _ = points.shape
+    ratio = max_ratio * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
+    dropped = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < ratio
+    return torch.where(dropped.unsqueeze(2), points[:, :1], points)
+
+
+def drop_local_parts(points: torch.Tensor, max_share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``Augmentation.local_dropout`` per cloud of ``(B, N, C)`` ``points``: a share ``r ~ U[0, max_share]``, the
+    ``floor(r N)`` points nearest a random point replaced by the point farthest from it (a new tensor)."""
+    batch, count, _ = points.shape
+    draws = torch.rand(batch, 2, generator=generator, device=points.device, dtype=torch.float64)
+    dropped_count = (max_share * draws[:, :1] * count).floor().long()  # (B, 1)
+    centre = (draws[:, 1] * count).long().clamp_(max=count - 1)
+    xyz = points[..., :3]
+    distance = ((xyz - xyz[torch.arange(batch, device=points.device), centre].unsqueeze(1)) ** 2).sum(dim=2)
+    rank = distance.argsort(dim=1).argsort(dim=1)  # (B, N), 0 for the centre
+    farthest = points.gather(1, distance.argmax(dim=1).view(-1, 1, 1).expand(-1, 1, points.shape[2]))
+    return torch.where((rank < dropped_count).unsqueeze(2), farthest, points)
+
+
+def add_noise_points(points: torch.Tensor, max_share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``Augmentation.noise_points`` per cloud of ``(B, N, C)`` ``points``: each point replaced with probability
+    ``r ~ U[0, max_share]`` by one uniform in the cloud's bounding box, a random unit normal with it (a new tensor)."""
+    batch, count, channels = points.shape
+    share = max_share * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
+    replaced = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < share
+    low, high = points[..., :3].amin(dim=1, keepdim=True), points[..., :3].amax(dim=1, keepdim=True)
+    noise = low + (high - low) * torch.rand(batch, count, 3, generator=generator, device=points.device,
+                                            dtype=points.dtype)
+    if channels >= 6:
+        normals = torch.randn(batch, count, 3, generator=generator, device=points.device, dtype=points.dtype)
+        noise = torch.cat([noise, normals / normals.norm(dim=2, keepdim=True).clamp_min(1e-12),
+                           points[..., 6:]], dim=2)
+    return torch.where(replaced.unsqueeze(2), noise, points)
+
+
+def scale_factors(augment: Augmentation, first: torch.Tensor,
+                  generator: torch.Generator | None) -> torch.Tensor | None:
+    """``(B, 3)`` per-axis factors from the uniforms ``first (B,)`` (and two more per cloud when
+    anisotropic), or None without scaling."""
+    if augment.scale is None:
+        return None
+    low, high = augment.scale
+    draws = first.unsqueeze(1).expand(-1, 3)
+    if augment.anisotropic:
+        more = torch.rand(len(first), 2, generator=generator, device=first.device, dtype=first.dtype)
+        draws = torch.cat([first.unsqueeze(1), more], dim=1)
+    return low + (high - low) * draws
+
+
+def mirror_signs(augment: Augmentation, batch: int, device: torch.device, dtype: torch.dtype,
+                 generator: torch.Generator | None) -> torch.Tensor | None:
+    """``(B, 3)`` signs, -1 where a cloud flips one of ``augment.mirror``'s axes (probability 1/2 each),
+    or None without mirroring."""
+    if not augment.mirror:
+        return None
+    signs = torch.ones(batch, 3, device=device, dtype=dtype)
+    flips = torch.rand(batch, len(augment.mirror), generator=generator, device=device, dtype=dtype) < 0.5
+    signs[:, list(augment.mirror)] = torch.where(flips, -1.0, 1.0).to(dtype)
+    return signs
+
+
+def augment_batch(points: torch.Tensor, augment: Augmentation,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Drop or replace points, mirror, rotate, scale, shift, jitter ``(B, N, 3|6)`` ``points`` (a new tensor).
+
+    No shuffle: for batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
     """
-    share, where = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
-    count = int(max_share * share * len(array))
-    if count == 0:
-        return
-    centre = array[min(int(where * len(array)), len(array) - 1), :3]
-    distance = ((array[:, :3] - centre) ** 2).sum(axis=1)
-    array[np.argpartition(distance, count - 1)[:count]] = array[int(distance.argmax())]
+    batch, count, channels = points.shape
+    uniforms = torch.rand(batch, 5, generator=generator, device=points.device, dtype=points.dtype)
+    if augment.point_dropout > 0:
+        points = drop_points(points, augment.point_dropout, generator)
+    if augment.local_dropout > 0:
+        points = drop_local_parts(points, augment.local_dropout, generator)
+    if augment.noise_points > 0:
+        points = add_noise_points(points, augment.noise_points, generator)
+    linear = torch.eye(3, device=points.device, dtype=points.dtype).expand(batch, 3, 3)
+    rotation = rotations_about_z(2.0 * math.pi * uniforms[:, 0]) if augment.rotate else None
+    if rotation is not None:
+        linear = rotation
+    signs = mirror_signs(augment, batch, points.device, points.dtype, generator)  # (B, 3)
+    if signs is not None:
+        linear = linear * signs.unsqueeze(1)  # R F, F = diag(signs)
+    orthogonal = rotation if signs is None else linear
+    scale = scale_factors(augment, uniforms[:, 1], generator)  # (B, 3)
+    if scale is not None:
+        linear = scale.unsqueeze(2) * linear  # M = S R F
+    xyz = torch.bmm(points[..., :3], linear.transpose(1, 2))  # (B, N, 3)
+    if augment.shift > 0:
+        xyz = xyz + (augment.shift * (2.0 * uniforms[:, 2:] - 1.0)).unsqueeze(1)
+    if augment.jitter_sigma > 0:
+        noise = torch.randn(batch, count, 3, generator=generator, device=points.device, dtype=points.dtype)
+        xyz = xyz + (noise * augment.jitter_sigma).clamp_(-augment.jitter_clip, augment.jitter_clip)
+    if channels == 3:
+        return xyz
+    return torch.cat([xyz, turn_normals(points[..., 3:6], orthogonal, scale if augment.anisotropic else None),
+                      points[..., 6:]], dim=2)
 
 
-def add_noise_points(array: np.ndarray, max_share: float, generator: torch.Generator | None) -> None:
-    """Replace each point of ``(N, C)`` ``array`` with probability ``r ~ U[0, max_share]`` by a point uniform in
-    the cloud's bounding box (in place); normals (channels 3..5) of those points become random unit vectors."""
-    share = max_share * float(torch.rand(1, generator=generator, dtype=torch.float64))
-    replaced = torch.rand(len(array), generator=generator, dtype=torch.float64).numpy() < share
-    count = int(replaced.sum())
-    if count == 0:
-        return
-    low, high = array[:, :3].min(axis=0), array[:, :3].max(axis=0)
-    array[replaced, :3] = low + (high - low) * torch.rand(count, 3, generator=generator).numpy()
-    if array.shape[1] >= 6:
-        normals = torch.randn(count, 3, generator=generator).numpy()
-        array[replaced, 3:6] = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+def turn_normals(normals: torch.Tensor, rotation: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
+    """``(B, N, 3)`` normals under the points' map ``M = S R`` (``R`` orthogonal: a rotation, a mirror or
+    both, ``(B, 3, 3)``): ``M^-T n = S^-1 R n``, renormalised.
 
-
-def transform_normals(normals: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``(N, 3)`` normals times the ``3x3`` ``matrix`` (acting on column vectors), rescaled to unit length.
-
-    The caller passes the inverse transpose of the points' linear map (for ``M = S R``: ``S^-1 R``,
-    which ``S^-2 M`` is); zero-length normals stay zero.
+    ``scale`` (``(B, 3)``) only when it differs per axis: a uniform factor leaves unit normals as they are.
     """
-    turned = np.dot(normals, matrix.T.astype(np.float32))
-    length = np.linalg.norm(turned, axis=1, keepdims=True)
-    np.divide(turned, length, out=turned, where=length > 0)
-    return turned
-
-
-def rotation_about_z(angle: float) -> np.ndarray:
-    """The ``3x3`` float64 matrix rotating by ``angle`` radians about z (right-handed)."""
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    if rotation is not None:
+        normals = torch.bmm(normals, rotation.transpose(1, 2))
+    if scale is None:
+        return normals
+    turned = normals / scale.unsqueeze(1)
+    length = turned.norm(dim=2, keepdim=True)
+    return torch.where(length > 0, turned / length.clamp_min(torch.finfo(turned.dtype).tiny), turned)

@@ -3,10 +3,9 @@
 Every random choice for item ``i`` comes from one ``torch.Generator`` re-seeded with a SplitMix64
 hash of ``(seed, epoch, i)`` only. Draws thus do not depend on access order, batch size or worker
 count, and a run resumed at epoch ``e`` sees exactly what the original run saw. Training draws a new
-subset each epoch; evaluation uses one fixed draw per shape, whatever the epoch. Torch draws the
-permutation and the jitter (about twice as fast as NumPy at both) and NumPy does the small
-arithmetic (far less overhead per call than torch on ``(1024, 3)`` arrays); ``benchmarks/data.py``
-measures the cost per item.
+subset each epoch; evaluation uses one fixed draw per shape, whatever the epoch. The augmentation is
+``pointnet.data.augment``'s batch code on a batch of one (the device pipeline runs the same code on
+whole batches); ``benchmarks/data.py`` measures the cost per item.
 """
 from __future__ import annotations
 
@@ -115,9 +114,10 @@ class PointCloudDataset(Dataset):
         points = np.take(dense, choice, axis=0)  # fresh (num_points, C)
         if points.shape[1] != self._channels:
             points = np.ascontiguousarray(points[:, : self._channels])
+        cloud = torch.from_numpy(points)
         if self.augment is not None:
-            points = self.augment.transform(points, generator)
-        return torch.from_numpy(points), self._labels[index]
+            cloud = self.augment.transform(cloud, generator)
+        return cloud, self._labels[index]
 
     def generator(self, index: int) -> torch.Generator:
         """The generator of item ``index`` for the current epoch (train) or the fixed draw (eval).

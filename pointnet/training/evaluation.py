@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pointnet.data.augment import rotation_about_z
+from pointnet.data.augment import rotations_about_z
 from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
 from pointnet.nn.losses import classification_loss
@@ -24,7 +24,7 @@ class EvaluationAbandoned(Exception):
 
 def rotate_about_z(points: torch.Tensor, angle: float) -> torch.Tensor:
     """Rotate ``(B, N, 3)`` points, or ``(B, N, 6)`` points and normals, by ``angle`` radians about z (up)."""
-    rotation = points.new_tensor(rotation_about_z(angle))  # (3, 3), acts on column vectors
+    rotation = rotations_about_z(points.new_tensor([angle]))[0]  # (3, 3), acts on column vectors
     return torch.cat([block @ rotation.T for block in points.split(3, dim=-1)], dim=-1)  # (B, N, C)
 
 
