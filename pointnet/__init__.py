@@ -11,7 +11,8 @@ The package is laid out in layers; each imports only those listed before it:
 - :mod:`pointnet.apps`: the console entry points, the config schema and its validation (the only Hydra user);
 - :mod:`pointnet.explain`: the seed's image equivalences (fully connected layers as convolutions).
 
-:mod:`pointnet.errors` holds the one error type all layers share. ``pointnet.Classifier`` is a trained
+:mod:`pointnet.errors` holds the one error type all layers share, :mod:`pointnet.roles` what a setting does to
+a run (declared on each schema field). ``pointnet.Classifier`` is a trained
 model as an inference API (``Classifier.from_checkpoint(path).predict(inputs)``).
 """
 import importlib

@@ -20,7 +20,7 @@ def compose(config_name: str = "train", overrides: list[str] | None = None):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from pointnet.apps.config import register_configs
+    from pointnet.apps.schema import register_configs
 
     register_configs()
     with initialize_config_module(config_module="pointnet.configs", version_base="1.3"):

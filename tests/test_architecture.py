@@ -14,14 +14,15 @@ PACKAGE = Path(pointnet.__file__).parent
 # except where a test below says otherwise.
 ALLOWED = {
     "errors": {"errors"},
+    "roles": {"roles"},
     "nn": {"nn"},
     "data": {"data"},
     "explain": {"explain"},
     "runtime": {"runtime"},
-    "training": {"errors", "nn", "data", "runtime", "training"},
+    "training": {"errors", "roles", "nn", "data", "runtime", "training"},
     "inference": {"errors", "nn", "data", "training", "inference"},
     "reporting": {"errors", "nn", "data", "training", "reporting"},
-    "apps": {"errors", "nn", "data", "runtime", "training", "inference", "reporting", "apps", "configs"},
+    "apps": {"errors", "roles", "nn", "data", "runtime", "training", "inference", "reporting", "apps", "configs"},
 }
 ENTRY_POINTS = {"pointnet"}  # the public API
 

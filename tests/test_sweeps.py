@@ -163,13 +163,30 @@ def compose_sweeper() -> dict:
 
 
 def test_keys_left_out_of_job_names_are_the_ones_left_out_of_hparams():
-    """``configs/train.yaml``'s ``exclude_keys`` and ``pointnet/apps/train.py``'s ``NOT_RESULTS`` are one
-    decision written twice (Hydra reads the first from YAML): every key kept out of a job's name is one
-    HParams leaves out too, so a name never hides a setting that changes results."""
-    from pointnet.apps.train import changes_results
+    """Both come from the schema's roles (pointnet.roles): every key kept out of a job's name is one HParams
+    leaves out too, so a name never hides a setting that changes results, and every speed, place or report key
+    of pointnet-train is kept out."""
+    from pointnet.apps.schema import changes_results, roles
 
-    excluded = hydra_config().job.config.override_dirname.exclude_keys
-    assert excluded and not any(changes_results(k) for k in excluded), excluded
+    excluded = set(hydra_config().job.config.override_dirname.exclude_keys)
+    assert not any(changes_results(k) for k in excluded), excluded
+    assert {"train.figures_every", "train.threads", "data.root", "resume", "train.compile"} <= excluded
+    assert not {"train.lr", "train.epochs", "model.shared_mlp", "seed", "data.augment.rotate"} & excluded
+    assert excluded == {k for k, r in roles().items() if r in ("speed", "place", "report")}
+
+
+def test_the_roles_decide_what_a_resume_may_change():
+    from pointnet.apps.schema import resume_may_differ
+    from pointnet.training.state import config_differences
+
+    free = resume_may_differ()
+    saved = {"train": {"lr": 0.001, "epochs": 2, "figures_every": 5, "distributed": {"batch_scope": "global"}},
+             "model": {"shared_mlp": "conv1d", "dropout": 0.3}, "eval": {"votes": 1}}
+    now = {"train": {"lr": 0.001, "epochs": 4, "figures_every": 1, "distributed": {"batch_scope": "per_rank"}},
+           "model": {"shared_mlp": "linear", "dropout": 0.3}, "eval": {"votes": 12}}
+    assert config_differences(saved, now, free) == []  # length, report, variant keys; eval is not train's
+    now["model"]["dropout"] = 0.5
+    assert config_differences(saved, now, free) == ["model.dropout: 0.3 -> 0.5"]
 
 
 def test_an_optuna_sweep_without_a_validation_split_is_refused_before_work(tiny_data, tmp_path):

@@ -225,6 +225,14 @@ def test_resume_refuses_other_settings_and_names_the_keys(tiny_data, tmp_path):
     assert load_checkpoint(part / "last.pt")["progress"]["epoch"] == 1  # untouched
 
 
+def test_resume_accepts_a_changed_key_that_does_not_change_results(tiny_data, tmp_path):
+    """``train.figures_every`` is a ``report`` key (pointnet.roles): a resume that changes it goes on."""
+    _, part = run(tiny_data, tmp_path, "part", "train.epochs=1", "train.figures_every=5")
+    run(tiny_data, tmp_path, "again", "train.epochs=2", "train.figures_every=1", "train.log_every=3",
+        f"resume={part}")
+    assert load_checkpoint(part / "last.pt")["progress"]["epoch"] == 2
+
+
 def test_resume_under_another_variant_converts_the_optimiser_state(tiny_data, tmp_path):
     _, full = run(tiny_data, tmp_path, "full", "train.precision=float64")
     _, part = run(tiny_data, tmp_path, "part", "train.precision=float64", "train.epochs=1")

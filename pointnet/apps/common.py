@@ -13,8 +13,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from pointnet.apps.config import ConfigError, DataConfig, validate_eval, validate_model
+from pointnet.apps.config import ConfigError, validate_eval, validate_model
 from pointnet.apps.preflight import check_runtime
+from pointnet.apps.schema import DataConfig
 from pointnet.data import Augmentation, PointSet
 from pointnet.data.load import ensure_data, load_point_sets
 from pointnet.data.sampling import z_up_axes

@@ -1,20 +1,14 @@
-"""Structured configs: the schema every Hydra app of the project is validated against.
+"""Validation of a composed config: values that cannot work are refused before any work, naming the key.
 
-Hydra merges the YAML files under ``configs/`` into these dataclasses, so a misspelt key or a value of
-the wrong type is refused by OmegaConf; ``validate`` then checks values (ranges, names, folders)
-before any work starts and names the offending key. The ``train``, ``optimizer`` and ``scheduler``
-groups are the training layer's own settings classes (``pointnet.training.settings``); code below
-the apps receives plain values or instances of those classes, never the config object.
+Hydra merges the YAML files under ``configs/`` into the schema (``pointnet.apps.schema``), so a misspelt
+key or a value of the wrong type is refused by OmegaConf; ``validate`` then checks values (ranges,
+names, folders) before any data or model is touched.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-
-from pointnet.apps.launch import register_resolvers
 from pointnet.apps.preflight import check_runtime
 from pointnet.data import FORMATS
 from pointnet.data.corruptions import parse_corruptions
@@ -28,107 +22,9 @@ from pointnet.training.batching import BATCH_SCOPES
 from pointnet.training.distributed import DIST_BACKENDS
 from pointnet.training.optim import OPTIMIZERS, SCHEDULERS
 from pointnet.training.precision import PRECISIONS
-from pointnet.training.settings import COMPILE_MODES, OptimizerSettings, SchedulerSettings, TrainSettings
+from pointnet.training.settings import COMPILE_MODES
 
 LR_SCALINGS = ("none", "linear")
-
-
-@dataclass
-class ModelConfig:
-    shared_mlp: str = "conv1d"
-    input_transform: bool = True
-    feature_transform: bool = True
-    dropout: float = 0.3
-    fast: bool = True
-
-
-@dataclass
-class AugmentConfig:
-    rotate: bool = True
-    jitter_sigma: float = 0.01
-    jitter_clip: float = 0.05
-    scale_low: float = 0.8
-    scale_high: float = 1.25
-    shift: float = 0.1
-    shuffle: bool = True
-    anisotropic: bool = False
-    point_dropout: float = 0.0
-    # robustness to missing parts and outliers (ModelNet-C's drop_local, add_global; see configs/experiment/robust.yaml)
-    local_dropout: float = 0.0  # max share of a cloud's points, the nearest to a random point, dropped (0: off)
-    noise_points: float = 0.0  # max share of a cloud's points replaced by uniform noise in its bounding box (0: off)
-    mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
-
-
-@dataclass
-class SyntheticConfig:
-    seed: int = 0
-    train_per_class: int = 40
-    test_per_class: int = 15
-
-
-@dataclass
-class DataConfig:
-    name: str = "synthetic"
-    format: str = "meshes"
-    root: str = "data/synthetic"
-    num_points: int = 1024
-    dense_points: int = 2048
-    normals: bool = False
-    up_axis: str = "z"
-    resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
-    test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
-    split_seed: int = 0  # format=folder: seeds that hash
-    max_per_class: int | None = None
-    val_fraction: float = 0.1
-    cache_dir: str | None = None
-    workers: int = 2
-    generate: bool = False
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-
-@dataclass
-class EvalConfig:
-    split: str = "test"
-    batch_size: int = 32
-    votes: int = 1
-    top_k: int = 3
-    critical_points: int = 0
-    corruptions: str = ""  # ModelNet-C's kinds at severities 1..5: "all" or a comma list (pointnet.data.corruptions)
-    corruption_seed: int = 0  # the same corrupted clouds for every checkpoint, as ModelNet-C's fixed files
-
-
-@dataclass
-class PredictConfig:
-    format: str = "table"
-
-
-@dataclass
-class ExportConfig:
-    format: str = "onnx"
-    path: str | None = None
-
-
-@dataclass
-class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
-    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0
-    resume: Any = False
-    checkpoint: str | None = None
-    files: list[str] = field(default_factory=list)
-    predict: PredictConfig = field(default_factory=PredictConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-
-
-def register_configs() -> None:
-    """Put the schema in Hydra's ConfigStore as ``base_config`` (first in every primary config)."""
-    register_resolvers()
-    ConfigStore.instance().store(name="base_config", node=Config)
 
 
 def _check(ok: bool, key: str, message: str) -> None:

@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint, prepare_data
-from pointnet.apps.config import ConfigError, register_configs, validate_data
+from pointnet.apps.config import ConfigError, validate_data
+from pointnet.apps.schema import register_configs
 from pointnet.data import PointCloudDataset
 from pointnet.data.corruptions import parse_corruptions
 from pointnet.reporting.board import RunBoard

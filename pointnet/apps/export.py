@@ -12,7 +12,8 @@ import hydra
 from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.config import register_configs, validate_export
+from pointnet.apps.config import validate_export
+from pointnet.apps.schema import register_configs
 from pointnet.inference.classifier import Classifier
 from pointnet.inference.export import EXPORT_SUFFIXES, export_model
 

@@ -28,7 +28,8 @@ from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint
-from pointnet.apps.config import register_configs, validate_predict
+from pointnet.apps.config import validate_predict
+from pointnet.apps.schema import register_configs
 from pointnet.data import MeshError
 from pointnet.data.inputs import Preprocessing, expand_inputs
 from pointnet.inference.classifier import Classifier

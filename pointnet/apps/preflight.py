@@ -1,6 +1,6 @@
 """Checks every app runs on its composed config before any work: keys it uses, group names, devices.
 
-The schema is shared by all apps (``pointnet.apps.config.Config``), so a key one app ignores would
+The schema is shared by all apps (``pointnet.apps.schema.Config``), so a key one app ignores would
 otherwise be accepted silently (``pointnet-train checkpoint=x``). Each app therefore lists the
 config paths it reads (:data:`APP_KEYS`); a value that differs from the app's own defaults anywhere
 else is refused, naming the key. Optional config groups (``experiment``) are checked against the
@@ -9,13 +9,14 @@ options that exist, because Hydra drops an unknown optional choice without a wor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.errors import ConfigError
+from pointnet.roles import leaves, under
 
 T = TypeVar("T")
 
@@ -29,15 +30,6 @@ APP_KEYS: dict[str, tuple[str, ...]] = {
     "export": ("checkpoint", "export"),
 }
 """Per app (``pointnet-<app>``): the config paths it reads; a path covers every key below it."""
-
-
-def config_leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted path, value)`` of every leaf of a plain container (a list is one leaf)."""
-    if isinstance(node, Mapping) and node:
-        for key, value in node.items():
-            yield from config_leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, node
 
 
 def plain_dict(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
@@ -62,14 +54,9 @@ def _plain(cfg: Any) -> dict[str, Any]:
 
 def changed_keys(cfg: Any, defaults: Any) -> list[str]:
     """Dotted paths whose value in ``cfg`` differs from ``defaults`` (added or removed ones too)."""
-    ours, theirs = dict(config_leaves(_plain(cfg))), dict(config_leaves(_plain(defaults)))
+    ours, theirs = dict(leaves(_plain(cfg))), dict(leaves(_plain(defaults)))
     missing = object()
     return sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, missing) != theirs.get(k, missing))
-
-
-def reads(path: str, allowed: tuple[str, ...]) -> bool:
-    """Whether ``path`` is one of the ``allowed`` config paths or lies below one."""
-    return any(path == a or path.startswith(a + ".") for a in allowed)
 
 
 def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
@@ -77,12 +64,12 @@ def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
 
     The error names the first such key and lists the others.
     """
-    known = dict(config_leaves(_plain(defaults)))
-    added = [k for k, _ in config_leaves(_plain(cfg)) if k not in known]
+    known = dict(leaves(_plain(defaults)))
+    added = [k for k, _ in leaves(_plain(cfg)) if k not in known]
     if added:
         raise ConfigError(added[0], "unknown key (not in the config schema)" + _also(added))
     allowed = APP_KEYS[app]
-    unused = [k for k in changed_keys(cfg, defaults) if not reads(k, allowed)]
+    unused = [k for k in changed_keys(cfg, defaults) if not under(k, allowed)]
     if unused:
         raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(allowed)}; "
                                      "remove it (or run the app that uses it)" + _also(unused))
@@ -94,7 +81,7 @@ def _also(keys: list[str]) -> str:
 
 def check_finite(cfg: Any) -> None:
     """Refuse a NaN or infinite number anywhere: no setting means "unbounded" by ``inf``."""
-    for key, value in config_leaves(_plain(cfg)):
+    for key, value in leaves(_plain(cfg)):
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(key, f"must be a finite number, got {value}")
 

@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import prepare_data
-from pointnet.apps.config import register_configs, validate_data
+from pointnet.apps.config import validate_data
+from pointnet.apps.schema import register_configs
 from pointnet.apps.up_axis_check import PICTURE, cache_folder, check_up_axis
 
 log = logging.getLogger(__name__)

@@ -32,14 +32,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import augmentation, prepare_data, resolve_device, task_overrides
-from pointnet.apps.config import register_configs, validate
+from pointnet.apps.config import validate
 from pointnet.apps.preflight import plain_dict, settings_object
 from pointnet.apps.rundir import move_into
+from pointnet.apps.schema import hparams, register_configs, resume_may_differ
 from pointnet.apps.up_axis_check import show_up_axis
 from pointnet.data.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
-from pointnet.reporting.hparams import Setting
 from pointnet.reporting.run_report import BoardView, RunReport
+from pointnet.roles import under
 from pointnet.runtime.malloc import tune_malloc
 from pointnet.runtime.process import process_start_time
 from pointnet.runtime.threads import ThreadGovernor
@@ -82,41 +83,10 @@ def recipe(cfg: DictConfig) -> Recipe:
                   seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
 
 
-# Keys that leave the results as they are (paths, parallelism, logging): not hparams, not in sweep job names
-NOT_RESULTS = ("data.root", "data.cache_dir", "data.workers", "data.generate", "train.num_workers", "train.threads",
-               "train.device", "train.log_every", "train.num_clouds", "train.figures_every", "train.compile",
-               "train.distributed.timeout_s", "train.distributed.prepare_timeout_s", "train.distributed.backend",
-               "eval", "resume", "checkpoint", "files")
-
-
-def flat_settings(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a plain config tree as dotted keys (lists and None as text)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flat_settings(value, f"{name}."))
-        else:
-            flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-    return flat
-
-
-def changes_results(key: str) -> bool:
-    """Whether the dotted config ``key`` may change results: not one of ``NOT_RESULTS`` or below one."""
-    return not any(key == n or key.startswith(f"{n}.") for n in NOT_RESULTS)
-
-
-def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, Setting]:
-    """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
-    settings = flat_settings(plain_dict(cfg))
-    kept = {k: v for k, v in settings.items() if changes_results(k)}
-    return {**kept, "world_size": world_size, "global_batch": global_batch}
-
-
 def swept_settings(overrides: list[str], names: Iterable[str]) -> set[str]:
     """The hparams that ``overrides`` set: ``train.lr=...`` -> ``train.lr``, ``optimizer=sgd`` -> ``optimizer.*``."""
     keys = [o.lstrip("+~").split("=", 1)[0].replace("/", ".") for o in overrides]
-    return {n for n in names if any(n == k or n.startswith(f"{k}.") for k in keys)}
+    return {n for n in names if under(n, keys)}
 
 
 def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> BoardView:
@@ -127,13 +97,6 @@ def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> 
              "run/command": f"```\n{command}\n```\n\n`{' '.join(map(shlex.quote, sys.argv))}`"}
     return BoardView(swept=swept_settings(overrides, hparam_names), figures_every=cfg.train.figures_every,
                      epochs=cfg.train.epochs, seed=cfg.seed, texts=texts, val=splits.val)
-
-
-# Keys a resumed run may change: where things are, how fast they run, how long the run is, and the
-# shared-MLP variant (the weights and optimiser moments convert). Every other key must match.
-RESUME_MAY_DIFFER = ("resume", "checkpoint", "files", "eval", "train.epochs", "train.threads", "train.num_workers",
-                     "train.device", "train.compile", "train.log_every", "train.num_clouds", "train.distributed",
-                     "data.root", "data.cache_dir", "data.workers", "data.generate", "model.shared_mlp", "model.fast")
 
 
 def outputs_root(run_dir: Path) -> Path:
@@ -258,7 +221,7 @@ def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
         log.info("rank %d of %d on %s: batch %d per rank, %d global, lr %g", dist.rank(), dist.world_size(),
                  device, rank_batch, global_batch, state.lr)
     if resume_from is not None:
-        state.restore(resume_from, may_differ=RESUME_MAY_DIFFER)
+        state.restore(resume_from, may_differ=resume_may_differ())
         if resume_from.parent != run_dir:  # only once accepted: a refused resume leaves the other run alone
             log.info("continuing %s in its own run dir", resume_from.parent)
             move_into(run_dir, resume_from.parent)

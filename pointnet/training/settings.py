@@ -1,12 +1,14 @@
 """A training run's settings as plain dataclasses, owned by the code that reads them.
 
-The apps' config schema (``pointnet.apps.config``) is built from these same classes, so a YAML key
+The apps' config schema (``pointnet.apps.schema``) is built from these same classes, so a YAML key
 and the field the loop reads are one definition; the apps hand the loop ``OmegaConf.to_object`` of
 their config, real instances of these classes, never a config object.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pointnet.roles import LENGTH_ROLE, REPORT_ROLE, SPEED_ROLE, VARIANT_ROLE
 
 
 @dataclass
@@ -28,10 +30,10 @@ class DistributedSettings:
     ``lr_scaling``: ``linear`` multiplies ``train.lr`` by global batch / ``train.batch_size``; ``none`` keeps it.
     """
 
-    backend: str = "auto"
+    backend: str = field(default="auto", metadata=SPEED_ROLE)
     sync_batchnorm: bool = False
-    timeout_s: float = 300.0
-    prepare_timeout_s: float = 3600.0
+    timeout_s: float = field(default=300.0, metadata=SPEED_ROLE)
+    prepare_timeout_s: float = field(default=3600.0, metadata=SPEED_ROLE)
     batch_scope: str = "global"
     lr_scaling: str = "none"
 
@@ -59,7 +61,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile'
 
 @dataclass
 class TrainSettings:
-    epochs: int = 25  # set from budget_minutes when that is given
+    epochs: int = field(default=25, metadata=LENGTH_ROLE)  # set from budget_minutes when that is given
     # the whole command's wall-clock budget on the reference machine (pointnet.training.budget): sets epochs;
     # null = train.epochs
     budget_minutes: float | None = None
@@ -75,17 +77,17 @@ class TrainSettings:
     cutmix_beta: float = 1.0  # the mixing ratio's Beta(beta, beta)
     ema_decay: float = 0.0  # > 0: validate, test and save a moving average of the weights (per step); 0 = off
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
-    num_workers: int = 0
-    threads: int | None = None
+    num_workers: int = field(default=0, metadata=SPEED_ROLE)
+    threads: int | None = field(default=None, metadata=SPEED_ROLE)
     device_data: bool | None = None
-    device: str = "auto"
-    compile: bool = False
-    compile_mode: str = "default"
+    device: str = field(default="auto", metadata=SPEED_ROLE)
+    compile: bool = field(default=False, metadata=SPEED_ROLE)
+    compile_mode: str = field(default="default", metadata=SPEED_ROLE)
     precision: str = "float32"
-    log_every: int = 10
-    num_clouds: int = 4
-    figures_every: int = 5
-    distributed: DistributedSettings = field(default_factory=DistributedSettings)
+    log_every: int = field(default=10, metadata=REPORT_ROLE)
+    num_clouds: int = field(default=4, metadata=REPORT_ROLE)
+    figures_every: int = field(default=5, metadata=REPORT_ROLE)
+    distributed: DistributedSettings = field(default_factory=DistributedSettings, metadata=VARIANT_ROLE)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from pointnet.nn.model import PointNet
+from pointnet.roles import leaves, under
 from pointnet.training import distributed as dist
 from pointnet.training.checkpoint import (
     CheckpointError,
@@ -49,20 +50,12 @@ def scaled_lr(lr: float, scaling: str, global_batch: int, batch_size: int) -> fl
     return lr * global_batch / batch_size if scaling == "linear" else lr
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        out.update(_flatten(value, name + ".") if isinstance(value, dict) else {name: value})
-    return out
-
-
 def config_differences(saved: dict[str, Any], current: dict[str, Any], may_differ: Collection[str]) -> list[str]:
     """``"key: saved -> current"`` for each dotted key of ``saved`` whose value differs, except keys under
     ``may_differ`` (keys ``saved`` lacks, added since it was written, are not compared)."""
-    a, b = _flatten(saved), _flatten(current)
-    free = lambda key: any(key == m or key.startswith(m + ".") for m in may_differ)  # noqa: E731
-    return [f"{k}: {a[k]!r} -> {b.get(k, '(unset)')!r}" for k in sorted(a) if not free(k) and a[k] != b.get(k)]
+    a, b = dict(leaves(saved)), dict(leaves(current))
+    return [f"{k}: {a[k]!r} -> {b.get(k, '(unset)')!r}" for k in sorted(a)
+            if not under(k, may_differ) and a[k] != b.get(k)]
 
 
 def match_moment_shapes(optimizer: torch.optim.Optimizer) -> None:

@@ -19,8 +19,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pointnet.apps.cli import check_config, group_options
-from pointnet.apps.config import Config, ConfigError, register_configs
-from pointnet.apps.preflight import APP_KEYS, config_leaves, reads
+from pointnet.apps.config import ConfigError
+from pointnet.apps.preflight import APP_KEYS
+from pointnet.roles import leaves as config_leaves
+from pointnet.roles import under as reads
+from pointnet.apps.schema import Config, register_configs
 from tests.faults.conftest import fuzz_budget_s
 from tests.helpers import tiny_overrides
 

@@ -1,0 +1,178 @@
+"""The config schema every Hydra app reads, and what each key does to a run (its role, ``pointnet.roles``).
+
+Hydra merges the YAML files under ``configs/`` into these dataclasses (OmegaConf refuses a misspelt key
+or a value of the wrong type; ``pointnet.apps.config`` then checks the values). The ``train``,
+``optimizer`` and ``scheduler`` groups are the training layer's own settings classes
+(``pointnet.training.settings``); code below the apps receives plain values or instances of those
+classes, never the config object.
+
+From the fields' roles come the lists that used to be kept by hand:
+
+- sweep job names leave out every key whose role is not named (``configs/train.yaml`` reads
+  ``${unnamed_keys:}`` as Hydra's ``override_dirname.exclude_keys``);
+- TensorBoard's HParams record the keys ``pointnet-train`` reads whose role is named;
+- a resume may change every key whose role is not ``result``, and every key ``pointnet-train`` does not read.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from pointnet.apps.launch import register_resolvers
+from pointnet.apps.preflight import APP_KEYS, plain_dict
+from pointnet.reporting.hparams import Setting
+from pointnet.roles import (
+    FIXED_ON_RESUME,
+    NAMED,
+    PLACE_ROLE,
+    REPORT_ROLE,
+    RESULT,
+    SPEED_ROLE,
+    VARIANT_ROLE,
+    leaf_roles,
+    leaves,
+    under,
+)
+from pointnet.training.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+
+
+@dataclass
+class ModelConfig:
+    shared_mlp: str = field(default="conv1d", metadata=VARIANT_ROLE)
+    input_transform: bool = True
+    feature_transform: bool = True
+    dropout: float = 0.3
+    fast: bool = field(default=True, metadata=VARIANT_ROLE)
+
+
+@dataclass
+class AugmentConfig:
+    rotate: bool = True
+    jitter_sigma: float = 0.01
+    jitter_clip: float = 0.05
+    scale_low: float = 0.8
+    scale_high: float = 1.25
+    shift: float = 0.1
+    shuffle: bool = True
+    anisotropic: bool = False
+    point_dropout: float = 0.0
+    # robustness to missing parts and outliers (ModelNet-C's drop_local, add_global; see configs/experiment/robust.yaml)
+    local_dropout: float = 0.0  # max share of a cloud's points, the nearest to a random point, dropped (0: off)
+    noise_points: float = 0.0  # max share of a cloud's points replaced by uniform noise in its bounding box (0: off)
+    mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
+
+
+@dataclass
+class SyntheticConfig:
+    seed: int = 0
+    train_per_class: int = 40
+    test_per_class: int = 15
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"
+    format: str = "meshes"
+    root: str = field(default="data/synthetic", metadata=PLACE_ROLE)
+    num_points: int = 1024
+    dense_points: int = 2048
+    normals: bool = False
+    up_axis: str = "z"
+    resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
+    test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
+    split_seed: int = 0  # format=folder: seeds that hash
+    max_per_class: int | None = None
+    val_fraction: float = 0.1
+    cache_dir: str | None = field(default=None, metadata=PLACE_ROLE)
+    workers: int = field(default=2, metadata=SPEED_ROLE)
+    generate: bool = field(default=False, metadata=PLACE_ROLE)  # make the synthetic set at data.root if absent
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"
+    batch_size: int = field(default=32, metadata=SPEED_ROLE)
+    votes: int = 1
+    top_k: int = 3
+    critical_points: int = 0
+    corruptions: str = ""  # ModelNet-C's kinds at severities 1..5: "all" or a comma list (pointnet.data.corruptions)
+    corruption_seed: int = 0  # the same corrupted clouds for every checkpoint, as ModelNet-C's fixed files
+
+
+@dataclass
+class PredictConfig:
+    format: str = field(default="table", metadata=REPORT_ROLE)
+
+
+@dataclass
+class ExportConfig:
+    format: str = "onnx"
+    path: str | None = field(default=None, metadata=PLACE_ROLE)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    resume: Any = field(default=False, metadata=PLACE_ROLE)
+    checkpoint: str | None = field(default=None, metadata=PLACE_ROLE)
+    files: list[str] = field(default_factory=list, metadata=PLACE_ROLE)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore as ``base_config`` (first in every primary config), and register
+    the resolvers its YAML uses (``unnamed_keys``: the keys sweep job names leave out)."""
+    register_resolvers()
+    if not OmegaConf.has_resolver("unnamed_keys"):
+        OmegaConf.register_new_resolver("unnamed_keys", unnamed_keys)
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+@functools.cache
+def roles() -> dict[str, str]:
+    """Every schema key's role."""
+    return dict(leaf_roles(Config))
+
+
+def role_of(key: str) -> str:
+    """The role of a dotted key; a key the schema lacks (or a group above keys) counts as ``result``."""
+    return roles().get(key, RESULT)
+
+
+def unnamed_keys() -> list[str]:
+    """The keys a sweep job's name leaves out: those whose role is not named (Hydra's ``exclude_keys``)."""
+    return sorted(k for k, r in roles().items() if r not in NAMED)
+
+
+def changes_results(key: str, app: str = "train") -> bool:
+    """Whether ``key`` is one HParams records: ``pointnet-<app>`` reads it and its role is named."""
+    return under(key, APP_KEYS[app]) and role_of(key) in NAMED
+
+
+def resume_may_differ() -> list[str]:
+    """The keys a resumed training run may change: every key not both read by ``pointnet-train`` and ``result``."""
+    return sorted(k for k, r in roles().items() if r not in FIXED_ON_RESUME or not under(k, APP_KEYS["train"]))
+
+
+def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, Setting]:
+    """Every setting that changes results, typed as in the config, for TensorBoard's HParams tab."""
+    kept: dict[str, Setting] = {k: scalar(v) for k, v in leaves(plain_dict(cfg)) if changes_results(k)}
+    return {**kept, "world_size": world_size, "global_batch": global_batch}
+
+
+def scalar(value: Any) -> Setting:
+    """A config value as HParams takes it: bool, number or text (lists and None as text)."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
