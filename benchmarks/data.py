@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from benchmarks.steps import build_model
 from benchmarks.timing import median_seconds, seconds
 from pointnet.data import Augmentation, PointCloudDataset, PointSet, generate_synthetic, load_split
-from pointnet.data.synthetic import SYNTHETIC_CLASSES
+from pointnet.data.synthetic.corpus import SYNTHETIC_CLASSES
 from pointnet.training.batching import make_loader
 from pointnet.training.epoch import train_one_epoch
 

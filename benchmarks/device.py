@@ -27,8 +27,8 @@ import torch
 from benchmarks.ddp import ddp_lines, ddp_scaling
 from benchmarks.steps import inference, training_step
 from benchmarks.timing import NUM_CLASSES, median_seconds
-from pointnet.data.augment import Augmentation
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pipeline.augment import Augmentation
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.model import PointNet

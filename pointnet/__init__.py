@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names __getattr__ serves, for type checkers and readers
-    from pointnet.data.load import load_split
+    from pointnet.data.datasets.load import load_split
     from pointnet.inference.classifier import Classifier
     from pointnet.nn.losses import orthogonality_loss
     from pointnet.nn.model import PointNet
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the names __getattr__ serves, for type checkers and readers
 # Imported on first use, so that ``import pointnet.apps.entry`` loads no torch (the console scripts set
 # the OpenMP environment before torch's runtime reads it; see pointnet.runtime.openmp).
 _LAZY = {"PointNet": "pointnet.nn.model", "SHARED_MLPS": "pointnet.nn.shared_mlp",
-         "load_split": "pointnet.data.load", "orthogonality_loss": "pointnet.nn.losses",
+         "load_split": "pointnet.data.datasets.load", "orthogonality_loss": "pointnet.nn.losses",
          "Classifier": "pointnet.inference.classifier"}
 
 try:

@@ -16,7 +16,7 @@ ALLOWED = {
     "errors": {"errors"},
     "roles": {"roles"},
     "nn": {"nn"},
-    "data": {"data"},
+    "data": {"roles", "data"},
     "explain": {"explain"},
     "runtime": {"runtime"},
     "training": {"errors", "roles", "nn", "data", "runtime", "training"},

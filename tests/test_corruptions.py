@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import stats
 
-from pointnet.data import corruptions as corruptions_module
-from pointnet.data.corruptions import (
+from pointnet.data.pipeline import corruptions as corruptions_module
+from pointnet.data.pipeline.corruptions import (
     CORRUPTIONS,
     SEVERITIES,
     corrupt,

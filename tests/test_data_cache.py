@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pointnet.data.cache as cache_module
-import pointnet.data.load as splits
+import pointnet.data.datasets.cache as cache_module
+import pointnet.data.datasets.load as splits
 from pointnet.data import DatasetError, load_split
-from pointnet.data.cache import SplitCache
+from pointnet.data.datasets.cache import SplitCache
 
 BOX = "OFF\n8 6 0\n" + "".join(f"{x} {y} {z}\n" for z in (0, 1) for y in (0, 1) for x in (0, 1)) + (
     "4 0 2 3 1\n4 4 5 7 6\n4 0 1 5 4\n4 2 6 7 3\n4 0 4 6 2\n4 1 3 7 5\n"

@@ -180,7 +180,7 @@ def test_clouds_of_all_the_points_are_the_shapes_own_points():
 
 
 def test_short_shapes_are_counted_in_one_warning(caplog):
-    from pointnet.data.cloud_dataset import warn_short_shapes
+    from pointnet.data.pipeline.cloud_dataset import warn_short_shapes
     with caplog.at_level("WARNING", logger="pointnet.data"):
         assert warn_short_shapes([short_point_set(), short_point_set()], 8) == 2
         assert warn_short_shapes([short_point_set()], 5) == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pointnet.apps.download import main
-from pointnet.data.download import DownloadError, download
+from pointnet.data.datasets.download import DownloadError, download
 
 BOX = "OFF\n4 2 0\n0 0 0\n1 0 0\n0 1 0\n1 1 0\n3 0 1 2\n3 1 3 2\n"
 

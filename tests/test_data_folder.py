@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pointnet.apps.config import ConfigError, validate_data
 from pointnet.data import DatasetError, MeshError, load_split
-from pointnet.data.folder import split_of, split_score
-from pointnet.data.point_files import read_point_file
+from pointnet.data.datasets.folder import split_of, split_score
+from pointnet.data.readers.point_files import read_point_file
 from tests.helpers import compose
 from tests.pcd_files import write_pcd, xyz_columns
 

@@ -99,7 +99,7 @@ def test_resampled_reads_first_points_and_caches_them(tmp_path):
 
 def test_resampled_modelnet10_subset_and_bad_files(tmp_path):
     root = write_resampled(tmp_path / "resampled", np.random.default_rng(4))
-    ten = load_split("resampled", root, "test", subset="modelnet10", dense_points=8, workers=1, progress=False)
+    ten = load_split("resampled", root, "test", resampled_lists="modelnet10", dense_points=8, workers=1, progress=False)
     assert ten.classes == ["bathtub", "night_stand"] and ten.labels.tolist() == [0, 1]
     (root / "night_stand" / "night_stand_0002.txt").write_text("1,2,3,4,5,6\n")  # too short
     (root / "airplane" / "airplane_0002.txt").unlink()

@@ -8,7 +8,7 @@ import pytest
 import tomllib
 
 from pointnet.data import MeshError
-from pointnet.data.meshes import read_mesh
+from pointnet.data.readers.meshes import read_mesh
 
 FORMATS = Path(__file__).parent / "fixtures" / "formats"
 ROOT = Path(__file__).parent.parent
@@ -30,7 +30,7 @@ def test_files_with_those_features_read_as_one_triangle(name):
 def test_the_module_each_needs_is_declared_in_pyproject(name, module, distribution):
     """Without ``module`` the file is refused (so it is a real dependency), and pyproject declares it."""
     blocked = (f"import sys; sys.modules[{module!r}] = None\n"
-               "from pointnet.data.meshes import read_mesh\n"
+               "from pointnet.data.readers.meshes import read_mesh\n"
                f"read_mesh({str(FORMATS / name)!r})\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, env=env, timeout=120)

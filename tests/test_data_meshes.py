@@ -6,7 +6,7 @@ import pytest
 import trimesh
 
 from pointnet.data import MeshError, read_mesh
-from pointnet.data.meshes import parse_off
+from pointnet.data.readers.meshes import parse_off
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL = Path(__file__).parents[1].parent / "shared/data/modelnet-real/ModelNet10"

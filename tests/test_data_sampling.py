@@ -4,7 +4,7 @@ import pytest
 import trimesh
 
 from pointnet.data.errors import MeshError
-from pointnet.data.sampling import mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
+from pointnet.data.readers.sampling import mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
 
 
 def test_normalised_into_unit_sphere_at_the_centroid():

@@ -10,7 +10,7 @@ import pytest
 
 from pointnet.apps.make_synthetic import main
 from pointnet.data import DatasetError, generate_synthetic, load_split, read_mesh
-from pointnet.data.synthetic import MANIFEST, SYNTHETIC_CLASSES
+from pointnet.data.synthetic.corpus import MANIFEST, SYNTHETIC_CLASSES
 
 SMALL = {"train_per_class": 2, "test_per_class": 1, "workers": 1, "progress": False}
 

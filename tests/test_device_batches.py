@@ -14,8 +14,8 @@ import pytest
 import torch
 from scipy import stats
 
-from pointnet.data.augment import Augmentation, augment_batch, rotations_about_z
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pipeline.augment import Augmentation, augment_batch, rotations_about_z
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset
 from pointnet.data.pointset import PointSet
 from pointnet.training.device_batches import DeviceBatches, use_device_batches
 

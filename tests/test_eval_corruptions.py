@@ -14,7 +14,7 @@ from pointnet.apps import evaluate as evaluate_module
 from pointnet.apps.config import ConfigError
 from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset, PointSet
-from pointnet.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from pointnet.data.pipeline.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from pointnet.reporting.corruptions import corruption_markdown, corruption_summary, sweep_report
 from pointnet.training import robustness
 from pointnet.training.metrics import ConfusionMatrix

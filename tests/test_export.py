@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from pointnet import Classifier, PointNet
-from pointnet.data.inputs import Preprocessing
+from pointnet.data.datasets.inputs import Preprocessing
 from pointnet.inference.export import METADATA_FILE, export_model, inference_model
 from tests.helpers import randomise_batchnorm
 

@@ -12,7 +12,7 @@ from pointnet import Classifier
 from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.apps.evaluate import evaluate_checkpoint
 from pointnet.data import PointCloudDataset
-from pointnet.data.inputs import Preprocessing, expand_inputs, load_points, mesh_points, prepare_cloud
+from pointnet.data.datasets.inputs import Preprocessing, expand_inputs, load_points, mesh_points, prepare_cloud
 from pointnet.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pointnet.training.evaluation import predict_logits
 from pointnet.training.metrics import ConfusionMatrix

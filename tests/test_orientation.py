@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from pointnet.data.inputs import Preprocessing, load_points
-from pointnet.data.orientation import orient_faces, signed_volume
-from pointnet.data.primitives import box, ellipsoid, merge
-from pointnet.data.sampling import sample_mesh_file, sample_surface
+from pointnet.data.datasets.inputs import Preprocessing, load_points
+from pointnet.data.readers.orientation import orient_faces, signed_volume
+from pointnet.data.synthetic.primitives import box, ellipsoid, merge
+from pointnet.data.readers.sampling import sample_mesh_file, sample_surface
 
 
 def face_normals(vertices, faces):

@@ -1,4 +1,4 @@
-"""PCD point files (``pointnet.data.pcd``) wherever point files are read: the reader, folder data sets,
+"""PCD point files (``pointnet.data.readers.pcd``) wherever point files are read: the reader, folder data sets,
 training, ``Classifier.predict`` and ``pointnet-predict``.
 
 Where the fixtures come from: the well-formed files are written by pypcd4 (``tests/pcd_files.py``), whose
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from pointnet import Classifier
 from pointnet.data import MeshError, load_split
-from pointnet.data.pcd import lzf_decompress
-from pointnet.data.point_files import read_point_file
+from pointnet.data.readers.pcd import lzf_decompress
+from pointnet.data.readers.point_files import read_point_file
 from tests.helpers import compose
 from tests.pcd_files import ENCODINGS, write_pcd, xyz_columns
 from tests.test_predict import predict

@@ -4,7 +4,7 @@ import torch
 from torch.nn import functional as F
 
 from pointnet import PointNet
-from pointnet.data.point_cutmix import point_cutmix
+from pointnet.data.pipeline.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
 from pointnet.training.epoch import train_one_epoch
 

@@ -6,8 +6,8 @@ import pytest
 import trimesh
 
 from pointnet.data import MeshError
-from pointnet.data.folder import sample_point_file
-from pointnet.data.point_files import read_point_file
+from pointnet.data.datasets.folder import sample_point_file
+from pointnet.data.readers.point_files import read_point_file
 
 POINTS = np.random.default_rng(1).normal(size=(30, 3))
 NORMALS = POINTS / np.linalg.norm(POINTS, axis=1, keepdims=True)

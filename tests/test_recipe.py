@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from pointnet import PointNet
-from pointnet.apps.common import augmentation
+from pointnet.apps.common import data_settings
 from pointnet.apps.config import ConfigError, validate
 from pointnet.apps.train import load_splits, recipe, train
 from pointnet.data import Augmentation
@@ -27,7 +27,7 @@ def test_defaults_are_the_papers_recipe():
     assert (cfg.optimizer.name, cfg.optimizer.weight_decay, cfg.scheduler.name, cfg.scheduler.warmup_epochs) == (
         "adam", 0.0, "step", 0)
     assert (cfg.train.label_smoothing, cfg.train.grad_clip, cfg.train.ema_decay, cfg.train.cutmix_prob) == (0, 0, 0, 0)
-    assert augmentation(cfg.data) == Augmentation()  # rotation, jitter, isotropic scale, shift
+    assert data_settings(cfg.data).augmentation() == Augmentation()  # rotation, jitter, isotropic scale, shift
     assert not Augmentation().anisotropic and Augmentation().point_dropout == 0
 
 
@@ -61,7 +61,7 @@ def test_modern_experiment_sets_each_element():
     assert (plan.train.label_smoothing, plan.train.grad_clip, plan.train.lr) == (0.1, 1.0, 1e-3)
     assert (plan.train.ema_decay, plan.train.cutmix_prob) == (0.99, 0.0)
     assert (plan.train.reg_weight, recipe(compose()).train.reg_weight) == (0.016, 0.001)
-    assert augmentation(cfg.data) == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
+    assert data_settings(cfg.data).augmentation() == Augmentation(rotate=False, jitter_sigma=0.0, scale=(0.8, 1.25),
                                                           shift=0.1, anisotropic=True, point_dropout=0.0)
     assert cfg.data.dense_points == 10000 and cfg.data.num_points == 1024
 
@@ -121,7 +121,7 @@ def test_augmentation_and_dense_cache_reach_the_training_set(tiny_data):
     cfg = compose(overrides=tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96",
                                            "data.augment.point_dropout=0.5", "data.augment.mirror=zx"))
     splits = load_splits(cfg)
-    assert splits.train.augment == augmentation(cfg.data) and splits.train.augment.point_dropout == 0.5
+    assert splits.train.augment == data_settings(cfg.data).augmentation() and splits.train.augment.point_dropout == 0.5
     assert splits.train.augment.mirror == (2, 0)  # the data's own axes: here z up
     assert splits.train.point_set.num_points == 96 and splits.val.augment is None
     first = splits.train[0][0]

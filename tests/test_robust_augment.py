@@ -5,12 +5,12 @@ import pytest
 import torch
 from scipy import stats
 
-from pointnet.apps.common import augmentation
+from pointnet.apps.common import data_settings
 from pointnet.apps.config import ConfigError, validate
 from pointnet.apps.train import load_splits
 from pointnet.data import Augmentation
-from pointnet.data import augment as augment_module
-from pointnet.data.augment import augment_batch
+from pointnet.data.pipeline import augment as augment_module
+from pointnet.data.pipeline.augment import augment_batch
 from pointnet.training.device_batches import DeviceBatches
 from tests.helpers import compose, tiny_overrides
 
@@ -131,7 +131,7 @@ def test_keys_reach_both_pipelines_from_the_config(tiny_data, monkeypatch):
     cfg = compose(overrides=tiny_overrides(tiny_data, "data.augment.local_dropout=0.6", "data.augment.noise_points=0.3"))
     validate(cfg)
     splits = load_splits(cfg)
-    assert splits.train.augment == augmentation(cfg.data)
+    assert splits.train.augment == data_settings(cfg.data).augmentation()
     splits.train[0]
     assert calls == [("drop_local_parts", 0.6), ("add_noise_points", 0.3)]  # the CPU pipeline
     calls.clear()
@@ -148,7 +148,7 @@ def test_bad_values_are_refused_naming_the_key(tiny_data, key, value):
 
 def test_robust_experiment_is_the_paper_recipe_plus_the_robustness_augmentations():
     paper, robust = compose(overrides=["experiment=paper"]), compose(overrides=["experiment=robust"])
-    assert augmentation(robust.data) == Augmentation(point_dropout=0.875, local_dropout=0.5, noise_points=0.05)
+    assert data_settings(robust.data).augmentation() == Augmentation(point_dropout=0.875, local_dropout=0.5, noise_points=0.05)
     for group in ("optimizer", "scheduler", "train", "model"):
         assert robust[group] == paper[group]
     assert {k: v for k, v in robust.data.items() if k != "augment"} == \

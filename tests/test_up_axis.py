@@ -16,8 +16,8 @@ from pointnet.apps.prepare import prepare
 from pointnet.apps.train import train
 from pointnet.apps.up_axis_check import BOARD_TAG, PICTURE
 from pointnet.data import PointSet, load_split
-from pointnet.data.sampling import to_z_up, z_up_axes
-from pointnet.data.up_axis import decide_up_axis, picture_shapes, shape_votes, up_axis_report, up_axis_warning
+from pointnet.data.readers.sampling import to_z_up, z_up_axes
+from pointnet.data.readers.up_axis import decide_up_axis, picture_shapes, shape_votes, up_axis_report, up_axis_warning
 from pointnet.reporting.figures import save_figure, up_axis_figure
 from tests.helpers import compose, tiny_overrides
 from tests.up_axis_shapes import FLAT, TALL, WIDE, data_set, stood_on

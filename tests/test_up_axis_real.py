@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from pointnet.data import generate_synthetic
-from pointnet.data.load import load_point_sets
-from pointnet.data.up_axis import decide_up_axis
+from pointnet.data.datasets.load import load_data
+from pointnet.data.readers.up_axis import decide_up_axis
+from pointnet.data.settings import DataSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MODELNET40 = SHARED / "modelnet40_train.tar.gz"
@@ -48,8 +49,9 @@ def labeled_psb(tmp_path_factory) -> Path:
 
 
 def decide(fmt: str, root: Path, up_axis: str, tmp_path: Path, **kwargs):
-    train, test = load_point_sets(fmt, root, up_axis=up_axis, cache_dir=tmp_path / "cache", workers=1,
-                                  progress=False, **kwargs)
+    settings = DataSettings(format=fmt, root=str(root), up_axis=up_axis, cache_dir=str(tmp_path / "cache"), workers=1,
+                            **kwargs)
+    train, test = load_data(settings, progress=False)
     return decide_up_axis([train, test], up_axis)
 
 

@@ -3,7 +3,7 @@
 Each builder takes a random generator and returns boxes ``(centre, size)`` in a z-up frame (floor at
 z = 0); :func:`cloud` samples their surfaces (area-weighted, like a mesh's) after a random turn about z,
 so no horizontal axis is special. Tall (lamp, shelf), wide (sofa, bed) and flat (coffee table, bench)
-things, independent of :mod:`pointnet.data.furniture` so the statistic is not checked on its own data.
+things, independent of :mod:`pointnet.data.synthetic.furniture` so the statistic is not checked on its own data.
 """
 from __future__ import annotations
 

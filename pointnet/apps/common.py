@@ -14,11 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.config import ConfigError, validate_eval, validate_model
-from pointnet.apps.preflight import check_runtime
-from pointnet.apps.schema import DataConfig
-from pointnet.data import Augmentation, PointSet
-from pointnet.data.load import ensure_data, load_point_sets
-from pointnet.data.sampling import z_up_axes
+from pointnet.apps.preflight import check_runtime, settings_object
+from pointnet.data import PointSet
+from pointnet.data.datasets.load import load_data
+from pointnet.data.settings import DataSettings
 from pointnet.inference.classifier import model_from_state
 from pointnet.nn.model import PointNet
 from pointnet.runtime.malloc import tune_malloc
@@ -78,26 +77,16 @@ def data_config(cfg: DictConfig, state: dict[str, Any], overrides: list[str]) ->
     if "subset" in saved:  # checkpoints from before the key was renamed
         saved["resampled_lists"] = saved.pop("subset")
     typed = OmegaConf.from_dotlist(_typed(overrides, "data."))
-    merged = OmegaConf.merge(OmegaConf.structured(DataConfig), saved, typed.get("data", {}))
+    merged = OmegaConf.merge(OmegaConf.structured(DataSettings), saved, typed.get("data", {}))
     assert isinstance(merged, DictConfig)  # a merge onto a structured config stays one
     return merged
 
 
-def augmentation(d: DictConfig) -> Augmentation:
-    """``data.augment`` as the data pipeline's ``Augmentation``, its mirror axes named in the z-up frame."""
-    a = d.augment
-    return Augmentation(rotate=a.rotate, jitter_sigma=a.jitter_sigma, jitter_clip=a.jitter_clip,
-                        scale=(a.scale_low, a.scale_high), shift=a.shift, shuffle=a.shuffle,
-                        anisotropic=a.anisotropic, point_dropout=a.point_dropout,
-                        mirror=z_up_axes(a.mirror, d.up_axis), local_dropout=a.local_dropout,
-                        noise_points=a.noise_points)
+def data_settings(d: DictConfig) -> DataSettings:
+    """The ``data`` group as the data layer's own ``DataSettings``: what travels down."""
+    return settings_object(d, DataSettings)
 
 
 def prepare_data(d: DictConfig, progress: bool = True) -> tuple[PointSet, PointSet]:
     """Generate (offline set) and prepare or read the cached train and test point sets of ``d``."""
-    root = ensure_data(d.root, d.generate, d.synthetic.seed, d.synthetic.train_per_class,
-                       d.synthetic.test_per_class, d.workers)
-    return load_point_sets(d.format, root, dense_points=d.dense_points, normals=d.normals, up_axis=d.up_axis,
-                           cache_dir=d.cache_dir, max_per_class=d.max_per_class, workers=d.workers,
-                           progress=progress, subset=d.resampled_lists, test_fraction=d.test_fraction,
-                           split_seed=d.split_seed)
+    return load_data(data_settings(d), progress)

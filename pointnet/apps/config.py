@@ -11,9 +11,9 @@ from typing import Any
 
 from pointnet.apps.preflight import check_runtime
 from pointnet.data import FORMATS
-from pointnet.data.corruptions import parse_corruptions
-from pointnet.data.formats import SUBSETS
-from pointnet.data.sampling import UP_AXES
+from pointnet.data.datasets.formats import SUBSETS
+from pointnet.data.pipeline.corruptions import parse_corruptions
+from pointnet.data.readers.sampling import UP_AXES
 from pointnet.errors import ConfigError
 from pointnet.inference.export import EXPORT_FORMATS
 from pointnet.nn.shared_mlp import SHARED_MLPS

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pointnet.data.download import ARCHIVES, DownloadError, canonical_name, download
+from pointnet.data.datasets.download import ARCHIVES, DownloadError, canonical_name, download
 
 
 def _name_argument(name: str) -> str:

@@ -25,7 +25,7 @@ from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.apps.config import ConfigError, validate_data
 from pointnet.apps.schema import register_configs
 from pointnet.data import PointCloudDataset
-from pointnet.data.corruptions import parse_corruptions
+from pointnet.data.pipeline.corruptions import parse_corruptions
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.corruptions import (
     card_facts,

@@ -6,7 +6,7 @@ import json
 import time
 
 from pointnet.data.errors import DatasetError
-from pointnet.data.synthetic import MANIFEST, SYNTHETIC_CLASSES, generate_synthetic
+from pointnet.data.synthetic.corpus import MANIFEST, SYNTHETIC_CLASSES, generate_synthetic
 
 
 def main(argv: list[str] | None = None) -> None:

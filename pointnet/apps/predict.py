@@ -1,7 +1,7 @@
 """``pointnet-predict checkpoint=PATH 'files=[a.off,scans/,*.npy]' predict.format=table|json|csv``.
 
 Top-k classes with probabilities per input file, through ``pointnet.Classifier`` with the run's
-preprocessing (``pointnet.data.inputs``): meshes (``.off .obj .ply .stl``) are sampled like data-set
+preprocessing (``pointnet.data.datasets.inputs``): meshes (``.off .obj .ply .stl``) are sampled like data-set
 meshes, point files (``.npy``, or text ``.txt .xyz .csv .pts``) subsampled, turned to z up and
 normalised the same way. Folders (recursively) and globs are expanded.
 
@@ -31,7 +31,7 @@ from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import validate_predict
 from pointnet.apps.schema import register_configs
 from pointnet.data import MeshError
-from pointnet.data.inputs import Preprocessing, expand_inputs
+from pointnet.data.datasets.inputs import Preprocessing, expand_inputs
 from pointnet.inference.classifier import Classifier
 from pointnet.reporting.predictions import PREDICTION_FORMATS
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.launch import register_resolvers
 from pointnet.apps.preflight import APP_KEYS, plain_dict
+from pointnet.data.settings import DataSettings
 from pointnet.reporting.hparams import Setting
 from pointnet.roles import (
     FIXED_ON_RESUME,
@@ -50,58 +51,13 @@ class ModelConfig:
 
 
 @dataclass
-class AugmentConfig:
-    rotate: bool = True
-    jitter_sigma: float = 0.01
-    jitter_clip: float = 0.05
-    scale_low: float = 0.8
-    scale_high: float = 1.25
-    shift: float = 0.1
-    shuffle: bool = True
-    anisotropic: bool = False
-    point_dropout: float = 0.0
-    # robustness to missing parts and outliers (ModelNet-C's drop_local, add_global; see configs/experiment/robust.yaml)
-    local_dropout: float = 0.0  # max share of a cloud's points, the nearest to a random point, dropped (0: off)
-    noise_points: float = 0.0  # max share of a cloud's points replaced by uniform noise in its bounding box (0: off)
-    mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
-
-
-@dataclass
-class SyntheticConfig:
-    seed: int = 0
-    train_per_class: int = 40
-    test_per_class: int = 15
-
-
-@dataclass
-class DataConfig:
-    name: str = "synthetic"
-    format: str = "meshes"
-    root: str = field(default="data/synthetic", metadata=PLACE_ROLE)
-    num_points: int = 1024
-    dense_points: int = 2048
-    normals: bool = False
-    up_axis: str = "z"
-    resampled_lists: str = "modelnet40"  # format=resampled: which <name>_{train,test}.txt lists (was `subset`)
-    test_fraction: float = 0.2  # format=folder, classes without split folders: share of files hashed to test
-    split_seed: int = 0  # format=folder: seeds that hash
-    max_per_class: int | None = None
-    val_fraction: float = 0.1
-    cache_dir: str | None = field(default=None, metadata=PLACE_ROLE)
-    workers: int = field(default=2, metadata=SPEED_ROLE)
-    generate: bool = field(default=False, metadata=PLACE_ROLE)  # make the synthetic set at data.root if absent
-    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-
-@dataclass
 class EvalConfig:
     split: str = "test"
     batch_size: int = field(default=32, metadata=SPEED_ROLE)
     votes: int = 1
     top_k: int = 3
     critical_points: int = 0
-    corruptions: str = ""  # ModelNet-C's kinds at severities 1..5: "all" or a comma list (pointnet.data.corruptions)
+    corruptions: str = ""  # ModelNet-C's kinds at severities 1..5: "all" or a comma list (data.pipeline.corruptions)
     corruption_seed: int = 0  # the same corrupted clouds for every checkpoint, as ModelNet-C's fixed files
 
 
@@ -119,7 +75,7 @@ class ExportConfig:
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataSettings = field(default_factory=DataSettings)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     train: TrainSettings = field(default_factory=TrainSettings)

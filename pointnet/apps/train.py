@@ -31,13 +31,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import augmentation, prepare_data, resolve_device, task_overrides
+from pointnet.apps.common import data_settings, prepare_data, resolve_device, task_overrides
 from pointnet.apps.config import validate
 from pointnet.apps.preflight import plain_dict, settings_object
 from pointnet.apps.rundir import move_into
 from pointnet.apps.schema import hparams, register_configs, resume_may_differ
 from pointnet.apps.up_axis_check import show_up_axis
-from pointnet.data.holdout import Splits, build_splits
+from pointnet.data.pipeline.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
 from pointnet.reporting.run_report import BoardView, RunReport
 from pointnet.roles import under
@@ -165,8 +165,7 @@ def load_splits(cfg: DictConfig) -> Splits:
     """The run's train/val/test datasets (rank 0 prepares the cache first, the others then read it)."""
     with dist.main_first(cfg.train.distributed.prepare_timeout_s):
         train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
-    splits = build_splits(train_set, test_set, num_points=cfg.data.num_points, val_fraction=cfg.data.val_fraction,
-                          augment=augmentation(cfg.data), seed=cfg.seed, normals=cfg.data.normals)
+    splits = build_splits(train_set, test_set, data_settings(cfg.data), seed=cfg.seed)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
     return splits

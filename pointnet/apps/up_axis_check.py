@@ -1,6 +1,6 @@
 """The up-axis check that ``pointnet-prepare`` and the start of training run: decision, report, picture, warning.
 
-The statistic is :mod:`pointnet.data.up_axis`'s and the picture :mod:`pointnet.reporting.figures`'s; this
+The statistic is :mod:`pointnet.data.readers.up_axis`'s and the picture :mod:`pointnet.reporting.figures`'s; this
 module joins them for an app: it decides once, writes the picture where the app keeps its files, and
 returns the report and at most one warning for the app to show once.
 """
@@ -14,9 +14,15 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from pointnet.data import PointSet
-from pointnet.data.holdout import Splits
-from pointnet.data.load import CACHE_FOLDER
-from pointnet.data.up_axis import UpAxisDecision, decide_up_axis, picture_shapes, up_axis_report, up_axis_warning
+from pointnet.data.datasets.load import CACHE_FOLDER
+from pointnet.data.pipeline.holdout import Splits
+from pointnet.data.readers.up_axis import (
+    UpAxisDecision,
+    decide_up_axis,
+    picture_shapes,
+    up_axis_report,
+    up_axis_warning,
+)
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import save_figure, up_axis_figure
 

@@ -2,7 +2,7 @@
 
 ``Classifier.from_checkpoint("outputs/.../best.pt").predict(["chair.off", "scan.npy"])`` rebuilds the
 model from what the checkpoint records (model arguments, classes, the run's data settings) and
-prepares each input the way the training data was prepared (``pointnet.data.inputs``): sampling,
+prepares each input the way the training data was prepared (``pointnet.data.datasets.inputs``): sampling,
 up axis, normalisation and normals. Inputs are classified in batches.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import numpy as np
 import torch
 
-from pointnet.data.inputs import Preprocessing, is_trimesh_object, load_points, mesh_points, prepare_cloud
+from pointnet.data.datasets.inputs import Preprocessing, is_trimesh_object, load_points, mesh_points, prepare_cloud
 from pointnet.nn.model import PointNet
 from pointnet.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 from pointnet.training.epoch import model_dtype

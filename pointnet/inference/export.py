@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pointnet.data.inputs import Preprocessing
+from pointnet.data.datasets.inputs import Preprocessing
 from pointnet.nn.fused import fold_batch_norm
 from pointnet.nn.model import FullyConnected, PointNet
 from pointnet.nn.shared_mlp import SharedLayer

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from pointnet.data.corruptions import SEVERITIES
+from pointnet.data.pipeline.corruptions import SEVERITIES
 from pointnet.reporting.summary import read_jobs, recipe_of
 from pointnet.training.metrics import ConfusionMatrix
 

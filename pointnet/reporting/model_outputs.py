@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset
 from pointnet.nn.model import PointNet
 from pointnet.training.batching import make_loader
 from pointnet.training.epoch import model_dtype

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pointnet.data.atomic import atomic_write_text
-from pointnet.data.cloud_dataset import PointCloudDataset
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset
 from pointnet.nn.model import PointNet
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.figures import confusion_figure, confusion_title, save_figure

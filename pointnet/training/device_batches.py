@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from pointnet.data.augment import augment_batch
-from pointnet.data.cloud_dataset import PointCloudDataset, splitmix64
+from pointnet.data.pipeline.augment import augment_batch
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset, splitmix64
 from pointnet.training.batching import EpochBatchSampler
 
 

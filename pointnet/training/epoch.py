@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pointnet.data.point_cutmix import point_cutmix
+from pointnet.data.pipeline.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
 from pointnet.training.precision import autocast
 

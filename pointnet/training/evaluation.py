@@ -9,8 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pointnet.data.augment import rotations_about_z
-from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
+from pointnet.data.pipeline.augment import rotations_about_z
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
 from pointnet.nn.losses import classification_loss
 from pointnet.training.epoch import batch_count, model_dtype

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pointnet.data.holdout import Splits
+from pointnet.data.pipeline.holdout import Splits
 from pointnet.nn.model import PointNet
 from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training import distributed as dist

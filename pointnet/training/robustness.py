@@ -15,8 +15,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pointnet.data.cloud_dataset import PointCloudDataset
-from pointnet.data.corruptions import SEVERITIES, corrupt, corruption_generator
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset
+from pointnet.data.pipeline.corruptions import SEVERITIES, corrupt, corruption_generator
 from pointnet.training.epoch import model_dtype
 from pointnet.training.metrics import ConfusionMatrix
 

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from pointnet.data import load_split
-from pointnet.data.cache import SplitCache
-from pointnet.data.synthetic import MANIFEST
+from pointnet.data.datasets.cache import SplitCache
+from pointnet.data.synthetic.corpus import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
@@ -98,7 +98,7 @@ def corpus_digest(root: Path) -> dict[str, str]:
 
 def test_kill_9_during_synthetic_generation_leaves_no_partial_corpus(tmp_path, fault_log):
     def generate(root: Path) -> list[str]:
-        return [sys.executable, "-m", "pointnet.data.synthetic", "--root", str(root), "--train-per-class", "2",
+        return [sys.executable, "-m", "pointnet.data.synthetic.corpus", "--root", str(root), "--train-per-class", "2",
                 "--test-per-class", "1", "--workers", "1", "--quiet"]
 
     def staging(root: Path) -> Callable[[], bool]:

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from pointnet.data import MeshError
-from pointnet.data.inputs import Preprocessing, load_points
-from pointnet.data.meshes import read_mesh
-from pointnet.data.point_files import read_point_file
+from pointnet.data.datasets.inputs import Preprocessing, load_points
+from pointnet.data.readers.meshes import read_mesh
+from pointnet.data.readers.point_files import read_point_file
 from tests.faults.conftest import fuzz_budget_s
 from tests.pcd_files import ENCODINGS, write_pcd
 
@@ -205,9 +205,9 @@ BILLIONS = {
 CHILD = """
 import resource, sys
 from pathlib import Path
-from pointnet.data.inputs import Preprocessing, load_points
+from pointnet.data.datasets.inputs import Preprocessing, load_points
 from pointnet.data import MeshError
-from pointnet.data.meshes import read_mesh
+from pointnet.data.readers.meshes import read_mesh
 vm = int([l for l in open("/proc/self/status") if l.startswith("VmSize")][0].split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
 for name in sys.argv[1:]:

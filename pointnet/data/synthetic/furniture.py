@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pointnet.data.primitives import PolyMesh, box, cylinder_between, ellipsoid, frustum, rotation_x, slab
+from pointnet.data.synthetic.primitives import (
+    PolyMesh,
+    box,
+    cylinder_between,
+    ellipsoid,
+    frustum,
+    rotation_x,
+    slab,
+)
 
 Builder = Callable[[np.random.Generator], list[PolyMesh]]
 

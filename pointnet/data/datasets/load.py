@@ -10,13 +10,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pointnet.data.cache import Prepare, SplitCache, cache_name, cached_point_set, require_readable
-from pointnet.data.folder import folder_sources, sample_folder_file
-from pointnet.data.formats import SUBSETS, read_h5_split, read_resampled_file, resampled_sources
-from pointnet.data.layout import discover_classes, list_meshes
+from pointnet.data.datasets.cache import Prepare, SplitCache, cache_name, cached_point_set, require_readable
+from pointnet.data.datasets.folder import folder_sources, sample_folder_file
+from pointnet.data.datasets.formats import SUBSETS, read_h5_split, read_resampled_file, resampled_sources
+from pointnet.data.datasets.layout import discover_classes, list_meshes
 from pointnet.data.pointset import PointSet
-from pointnet.data.sampling import check_up_axis, sample_mesh_file
-from pointnet.data.synthetic import generate_synthetic
+from pointnet.data.readers.sampling import check_up_axis, sample_mesh_file
+from pointnet.data.settings import DataSettings
+from pointnet.data.synthetic.corpus import generate_synthetic
 
 log = logging.getLogger("pointnet.data")
 
@@ -38,7 +39,7 @@ def load_split(
     classes: Sequence[str] | None = None,
     workers: int = 2,
     progress: bool = True,
-    subset: str = "modelnet40",
+    resampled_lists: str = "modelnet40",
     seed: int = 0,
     test_fraction: float = 0.2,
     split_seed: int = 0,
@@ -49,7 +50,7 @@ def load_split(
         fmt: ``"meshes"`` (ModelNet OFF layout ``<root>/<class>/<split>/*.off``, also the synthetic
             set), ``"h5"`` (``modelnet40_ply_hdf5_2048``), ``"resampled"``
             (``modelnet40_normal_resampled``) or ``"folder"`` (a user's own ``<root>/<class>/*`` or
-            ``<root>/<class>/{train,test}/*``, meshes and point files mixed, see :mod:`pointnet.data.folder`).
+            ``<root>/<class>/{train,test}/*``, meshes and point files mixed, see :mod:`pointnet.data.datasets.folder`).
         root: the data set folder.
         split: ``"train"`` or ``"test"`` (for meshes: any split folder name).
         dense_points: points kept per shape (``P``); training draws its ``N <= P`` from these.
@@ -61,7 +62,7 @@ def load_split(
         classes: fixes the class list and label order (pass train's classes when loading test).
         workers: processes for preparation (sampling or text parsing).
         progress: show a progress bar while preparing.
-        subset: ``"modelnet40"`` or ``"modelnet10"`` split lists (resampled only).
+        resampled_lists: ``"modelnet40"`` or ``"modelnet10"`` split lists (resampled only).
         seed: seeds the per-mesh surface sampling (meshes and folder).
         test_fraction: folder classes without split folders: the share of files hashed to test.
         split_seed: folder only: seeds that hash (the split is stable as files are added).
@@ -76,8 +77,8 @@ def load_split(
         raise ValueError(f"dense_points must be >= 1, got {dense_points}")
     if max_per_class is not None and max_per_class < 1:
         raise ValueError(f"max_per_class must be None or >= 1, got {max_per_class}")
-    if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+    if resampled_lists not in SUBSETS:
+        raise ValueError(f"resampled_lists must be one of {SUBSETS}, got {resampled_lists!r}")
     check_up_axis(up_axis)
     root = Path(root).expanduser()
     if fmt == "h5":
@@ -85,10 +86,11 @@ def load_split(
                              classes=classes, max_per_class=max_per_class)
     sources, names, prepare, folders, extra = _split_sources(
         fmt, root, split, dense_points=dense_points, normals=normals, up_axis=up_axis, classes=classes,
-        max_per_class=max_per_class, subset=subset, seed=seed, test_fraction=test_fraction, split_seed=split_seed)
+        max_per_class=max_per_class, resampled_lists=resampled_lists, seed=seed, test_fraction=test_fraction,
+        split_seed=split_seed)
     params = {"fmt": fmt, "root": str(root.resolve()), "split": split, "dense_points": dense_points,
               "normals": bool(normals), "up_axis": up_axis, "max_per_class": max_per_class,
-              "subset": subset if fmt == "resampled" else None, **extra}
+              "subset": resampled_lists if fmt == "resampled" else None, **extra}  # "subset": as caches name it
     cache = SplitCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(root),
                        cache_name(fmt, split, {**params, "classes": names}))
     point_set = cached_point_set(cache, sources, prepare, params, names, workers=workers,
@@ -113,7 +115,7 @@ def default_cache_dir(root: Path) -> Path:
 
 
 def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, normals: bool, up_axis: str,
-                   classes: Sequence[str] | None, max_per_class: int | None, subset: str, seed: int,
+                   classes: Sequence[str] | None, max_per_class: int | None, resampled_lists: str, seed: int,
                    test_fraction: float, split_seed: int) -> tuple[list, list[str], Prepare, dict[str, Path], dict]:
     """Sources, class names, the per-file ``prepare``, class folders and the format's own cache parameters."""
     sampled: dict[str, Any] = dict(count=dense_points, normals=normals, up_axis=up_axis)
@@ -128,7 +130,8 @@ def _split_sources(fmt: str, root: Path, split: str, *, dense_points: int, norma
         return (sources, names, partial(sample_folder_file, **sampled, seed=seed),
                 {name: root / name for name in names},
                 {"seed": seed, "folder_split": {"test_fraction": test_fraction, "split_seed": split_seed}})
-    sources, names = resampled_sources(root, split, subset=subset, classes=classes, max_per_class=max_per_class)
+    sources, names = resampled_sources(root, split, subset=resampled_lists, classes=classes,
+                                       max_per_class=max_per_class)
     return (sources, names, partial(read_resampled_file, **sampled), {name: root / name for name in names},
             {"seed": None})
 
@@ -143,8 +146,13 @@ def ensure_data(root: str | Path, generate: bool, seed: int, train_per_class: in
     return root
 
 
-def load_point_sets(fmt: str, root: Path, **kwargs) -> tuple[PointSet, PointSet]:
-    """Prepare (or read from cache) the train and test point sets, test in train's class order."""
-    train = load_split(fmt, root, "train", **kwargs)
-    test = load_split(fmt, root, "test", **{**kwargs, "classes": train.classes})
+def load_data(settings: DataSettings, progress: bool = True) -> tuple[PointSet, PointSet]:
+    """Generate the procedural set first when ``settings.generate`` is set, then prepare (or read from cache)
+    the train and test point sets, test in train's class order."""
+    s = settings.synthetic
+    root = ensure_data(settings.root, settings.generate, s.seed, s.train_per_class, s.test_per_class,
+                       settings.workers)
+    options = {**settings.split_options(), "progress": progress}
+    train = load_split(settings.format, root, "train", **options)
+    test = load_split(settings.format, root, "test", **options, classes=train.classes)
     return train, test

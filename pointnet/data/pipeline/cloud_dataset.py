@@ -4,7 +4,7 @@ Every random choice for item ``i`` comes from one ``torch.Generator`` re-seeded 
 hash of ``(seed, epoch, i)`` only. Draws thus do not depend on access order, batch size or worker
 count, and a run resumed at epoch ``e`` sees exactly what the original run saw. Training draws a new
 subset each epoch; evaluation uses one fixed draw per shape, whatever the epoch. The augmentation is
-``pointnet.data.augment``'s batch code on a batch of one (the device pipeline runs the same code on
+``pointnet.data.pipeline.augment``'s batch code on a batch of one (the device pipeline runs the same code on
 whole batches); ``benchmarks/data.py`` measures the cost per item.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pointnet.data.augment import Augmentation
+from pointnet.data.pipeline.augment import Augmentation
 from pointnet.data.pointset import PointSet
 
 log = logging.getLogger("pointnet.data")

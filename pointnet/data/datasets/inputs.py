@@ -17,11 +17,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pointnet.data.datasets.folder import FOLDER_SUFFIXES, is_point_file, usable_files
 from pointnet.data.errors import MeshError
-from pointnet.data.folder import FOLDER_SUFFIXES, is_point_file, usable_files
-from pointnet.data.meshes import checked_mesh
-from pointnet.data.point_files import read_point_file, unit_normals
-from pointnet.data.sampling import check_up_axis, mesh_seed, normalize, sample_mesh_file, sample_surface, to_z_up
+from pointnet.data.readers.meshes import checked_mesh
+from pointnet.data.readers.point_files import read_point_file, unit_normals
+from pointnet.data.readers.sampling import (
+    check_up_axis,
+    mesh_seed,
+    normalize,
+    sample_mesh_file,
+    sample_surface,
+    to_z_up,
+)
 
 if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
     import trimesh

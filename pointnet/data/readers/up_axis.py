@@ -1,6 +1,6 @@
 """Which way is up: per shape the axis its horizontal surfaces lie across, per class a vote, per data set a decision.
 
-Prepared clouds are z up for the configured source axis ``data.up_axis`` (:mod:`pointnet.data.sampling`).
+Prepared clouds are z up for the configured source axis ``data.up_axis`` (:mod:`pointnet.data.readers.sampling`).
 A wrong axis makes rotation augmentation "about the up axis" spin shapes about a horizontal axis, so the
 data is checked here. The statistic is gravity's: things rest on and carry things on horizontal surfaces
 (seats, table tops, shelves, mattresses, bases, floors of cabinets), so points crowd into thin slabs
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pointnet.data.pointset import PointSet
-from pointnet.data.sampling import UP_AXES, to_z_up
+from pointnet.data.readers.sampling import UP_AXES, to_z_up
 
 SLABS = 64
 """Slabs per bounding-box diagonal: a slab is as thick along every axis."""

@@ -5,7 +5,7 @@ per model (ShapeNet's ``<synset>/<model>/models/model_normalized.obj``) work as 
 ``_``-prefixed folders are skipped, and symlinked folders are not followed (no loops).
 
 Each class folder may mix mesh files (OFF through the strict reader, OBJ/PLY/STL/GLB/GLTF through
-trimesh) and point files (:mod:`pointnet.data.point_files`). A class with ``train``/``test`` folders
+trimesh) and point files (:mod:`pointnet.data.readers.point_files`). A class with ``train``/``test`` folders
 uses them as its split. A class without them is split by :func:`split_of`: a file is a test file when
 the hash of ``(split_seed, its root-relative path)`` falls below ``test_fraction``. That split is
 stratified (each class is split on its own), seeded, and stable: adding or removing a file never
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pointnet.data.cache import Source
+from pointnet.data.datasets.cache import Source
+from pointnet.data.datasets.layout import class_split_folder, discover_classes
 from pointnet.data.errors import DatasetError, MeshError
-from pointnet.data.layout import class_split_folder, discover_classes
-from pointnet.data.meshes import MESH_SUFFIXES, SCENE_SUFFIXES
-from pointnet.data.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
-from pointnet.data.sampling import mesh_seed, normalize, sample_mesh_file, to_z_up
+from pointnet.data.readers.meshes import MESH_SUFFIXES, SCENE_SUFFIXES
+from pointnet.data.readers.point_files import POINT_SUFFIXES, ply_has_faces, read_point_file, unit_normals
+from pointnet.data.readers.sampling import mesh_seed, normalize, sample_mesh_file, to_z_up
 
 FOLDER_MESH_SUFFIXES: tuple[str, ...] = (*MESH_SUFFIXES, *SCENE_SUFFIXES)
 FOLDER_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(FOLDER_MESH_SUFFIXES + POINT_SUFFIXES))

@@ -12,11 +12,11 @@ Formats (by suffix, lower case):
   :func:`ply_has_faces` tells them apart from the header alone, and :func:`read_point_file` refuses it.
 - ``.pcd`` (PCL's format, as PCL, ROS and Open3D write it): ``DATA ascii``, ``binary`` or
   ``binary_compressed``; ``x y z`` and, when present, ``normal_x normal_y normal_z``, other fields ignored.
-  Points with NaN or inf (an organised scan's holes) are dropped; see :mod:`pointnet.data.pcd`.
+  Points with NaN or inf (an organised scan's holes) are dropped; see :mod:`pointnet.data.readers.pcd`.
 
 Every problem raises :class:`MeshError` (the data layer's one contract for a bad source file), so a
 data set preparation reports and skips the file and a caller such as predict can print why. Values
-are returned as read: no centring, scaling or axis change (see :mod:`pointnet.data.sampling`).
+are returned as read: no centring, scaling or axis change (see :mod:`pointnet.data.readers.sampling`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from pointnet.data.errors import MeshError, mesh_errors
-from pointnet.data.pcd import read_pcd
+from pointnet.data.readers.pcd import read_pcd
 
 POINT_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".xyz", ".txt", ".pts", ".csv", ".ply", ".pcd")
 """Suffixes :func:`read_point_file` reads (``.ply`` only as a vertex-only cloud)."""

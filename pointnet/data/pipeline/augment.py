@@ -2,7 +2,7 @@
 
 The CPU pipeline (``PointCloudDataset``) augments each cloud as a batch of one; the device pipeline
 (``DeviceBatches``) a whole batch on the GPU. Both call ``augment_batch``, so the same generator state
-gives the same clouds on either path. All clouds are z up (see :mod:`pointnet.data.sampling`), so
+gives the same clouds on either path. All clouds are z up (see :mod:`pointnet.data.readers.sampling`), so
 "rotation about the up axis" is a rotation about z: ModelNet shapes are upright, and PointNet is
 trained with exactly that freedom. Random numbers come from an explicit ``torch.Generator``, so a
 caller that seeds it gets reproducible results (``PointCloudDataset`` seeds it per item and epoch;

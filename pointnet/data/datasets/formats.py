@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pointnet.data.cache import Source
+from pointnet.data.datasets.cache import Source
+from pointnet.data.datasets.layout import check_root, read_names
 from pointnet.data.errors import DatasetError, MeshError
-from pointnet.data.layout import check_root, read_names
 from pointnet.data.pointset import PointSet
-from pointnet.data.sampling import normalize, to_z_up
+from pointnet.data.readers.sampling import normalize, to_z_up
 
 SUBSETS: tuple[str, ...] = ("modelnet40", "modelnet10")
 

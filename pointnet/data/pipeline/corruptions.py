@@ -40,7 +40,7 @@ import math
 
 import torch
 
-from pointnet.data.cloud_dataset import splitmix64
+from pointnet.data.pipeline.cloud_dataset import splitmix64
 
 CORRUPTIONS: tuple[str, ...] = ("jitter", "drop_global", "drop_local", "add_global", "add_local", "scale", "rotate")
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)

@@ -1,7 +1,7 @@
 """The default data set, offline: a deterministic procedural corpus in ModelNet's own layout and format.
 
 ``generate_synthetic(root)`` writes ``root/<class>/{train,test}/<class>_<NNNN>.off`` for the classes
-of :mod:`pointnet.data.furniture` (13 furniture-like classes, several of them look-alikes), each
+of :mod:`pointnet.data.synthetic.furniture` (13 furniture-like classes, several of them look-alikes), each
 mesh posed like a ModelNet file: a random rotation about the up axis only, arbitrary units and an
 arbitrary offset. The OFF files vary the way real ModelNet files do, so the real reader is exercised:
 some have the header fused with the counts (``OFF490 518 0``), some polygon faces (quads, n-gons),
@@ -28,9 +28,9 @@ import numpy as np
 
 from pointnet.data.atomic import atomic_write_text, swap_in_folder
 from pointnet.data.errors import DatasetError
-from pointnet.data.furniture import BUILDERS
 from pointnet.data.parallel import parallel_map
-from pointnet.data.primitives import PolyMesh, merge, rotation_z
+from pointnet.data.synthetic.furniture import BUILDERS
+from pointnet.data.synthetic.primitives import PolyMesh, merge, rotation_z
 
 SYNTHETIC_VERSION = 1
 """Bump when builders or file styles change, so existing corpora regenerate."""

@@ -11,9 +11,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pointnet.data.cache import Source
+from pointnet.data.datasets.cache import Source
 from pointnet.data.errors import DatasetError
-from pointnet.data.meshes import MESH_SUFFIXES
+from pointnet.data.readers.meshes import MESH_SUFFIXES
 
 SHAPE_NAMES = "shape_names.txt"
 

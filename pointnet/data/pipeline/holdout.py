@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pointnet.data.augment import Augmentation
-from pointnet.data.cloud_dataset import PointCloudDataset, warn_short_shapes
+from pointnet.data.pipeline.cloud_dataset import PointCloudDataset, warn_short_shapes
 from pointnet.data.pointset import PointSet
+from pointnet.data.settings import DataSettings
 
 
 @dataclass
@@ -40,12 +40,14 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     return kept, held_out
 
 
-def build_splits(train_set: PointSet, test_set: PointSet, *, num_points: int, val_fraction: float,
-                 augment: Augmentation, seed: int, normals: bool = False) -> Splits:
+def build_splits(train_set: PointSet, test_set: PointSet, settings: DataSettings, seed: int) -> Splits:
     """Wrap point sets as datasets: augmented per-epoch draws for train, fixed draws elsewhere.
 
-    ``normals``: items are ``(num_points, 6)`` xyz + normals (the point sets must hold them).
+    ``settings``: the clouds' ``num_points``, the validation share held out of train (``val_fraction``), the
+    augmentation, and whether items are ``(num_points, 6)`` xyz + normals (the point sets must hold them).
     """
+    num_points, normals, augment = settings.num_points, settings.normals, settings.augmentation()
+    val_fraction = settings.val_fraction
     warn_short_shapes([train_set, test_set], num_points)
     kept, held_out = stratified_holdout(train_set.labels, val_fraction, seed)
     train = PointCloudDataset(train_set.subset(kept), num_points, train=True, augment=augment, seed=seed,

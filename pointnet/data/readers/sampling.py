@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pointnet.data.errors import MeshError
-from pointnet.data.meshes import read_mesh
-from pointnet.data.orientation import orient_faces
+from pointnet.data.readers.meshes import read_mesh
+from pointnet.data.readers.orientation import orient_faces
 
 if TYPE_CHECKING:  # trimesh takes about a second to import: loaded where a mesh is handled
     import trimesh
