@@ -16,7 +16,7 @@ and reported as medians:
   first step (model, optimiser and inputs already built);
 - the canonical form (``conv1d``, plain) once more with glibc's default malloc, in a subprocess;
 - the data pipeline (``pointnet.data``): meshes/s to prepare, samples/s from the cache, and the
-  data share of a training epoch run by ``pointnet.training.epoch.train_one_epoch``.
+  data share of a training epoch run by ``pointnet.training.epoch.Trainer``.
 """
 from __future__ import annotations
 

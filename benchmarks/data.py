@@ -32,7 +32,8 @@ from benchmarks.timing import median_seconds, seconds
 from pointnet.data import Augmentation, PointCloudDataset, PointSet, generate_synthetic, load_split
 from pointnet.data.synthetic.corpus import SYNTHETIC_CLASSES
 from pointnet.training.batching import make_loader
-from pointnet.training.epoch import train_one_epoch
+from pointnet.training.epoch import Trainer
+from pointnet.training.settings import TrainSettings
 
 STEP_SECONDS = 1.5
 
@@ -74,8 +75,8 @@ def data_pipeline(args: argparse.Namespace, variant: str, log: Callable[[str], N
         log("data: timing one training epoch")
         model = build_model(variant, "fast")
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        stats = train_one_epoch(model, make_loader(dataset, args.batch_size, train=True, seed=0), optimizer,
-                                reg_weight=0.001, device=torch.device("cpu"))
+        stats = Trainer(model, optimizer, TrainSettings(), torch.device("cpu")).epoch(
+            make_loader(dataset, args.batch_size, train=True, seed=0))
     default_meshes = len(SYNTHETIC_CLASSES) * (40 + 15)
     return {
         "meshes_generated": meshes, "generate_meshes_per_s": meshes / generate_seconds,

@@ -7,7 +7,7 @@
   last two use the same cores), with the gradient all-reduce timed on its own.
 
 Every run starts its ranks afresh (spawned processes, a free local port), trains the default model
-through ``pointnet.training.distributed`` and ``train_one_epoch`` on random clouds already on the rank's
+through ``pointnet.training.distributed`` and ``Trainer.epoch`` on random clouds already on the rank's
 device (data loading is left out), and rank 0 reports each step's wall time.
 
     .venv/bin/python -m benchmarks.ddp [--steps 6] [--warmup 2] [--repeats 1] [--points 1024] [--batch 32]
@@ -29,7 +29,8 @@ from benchmarks.timing import NUM_CLASSES
 from pointnet.nn.model import PointNet
 from pointnet.runtime.malloc import tune_malloc
 from pointnet.training import distributed as dist
-from pointnet.training.epoch import train_one_epoch
+from pointnet.training.epoch import Trainer
+from pointnet.training.settings import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ def _rank(rank: int, run: DdpRun, port: int, results) -> None:
                 torch.randint(0, NUM_CLASSES, (run.batch,), generator=g, device=device))
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         stamps = [time.perf_counter()]
-        train_one_epoch(net, [data] * (run.warmup + run.steps), optimizer, reg_weight=0.001, device=device,
-                        on_step=lambda *_: stamps.append(time.perf_counter()), progress=False)
+        Trainer(net, optimizer, TrainSettings(), device, after_step=lambda: stamps.append(time.perf_counter())).epoch(
+            [data] * (run.warmup + run.steps), show_progress=False)
         comm = allreduce_seconds(model) if run.allreduce and run.world_size > 1 else 0.0
     if rank == 0:  # loss.item() in every step synchronises the device, so the stamps are step ends
         results.put(([b - a for a, b in itertools.pairwise(stamps)][run.warmup:], comm))

@@ -9,7 +9,7 @@ Rows (medians of synchronised timed steps after warm-up):
   train.compile_mode=reduce-overhead``) at the ``--device-compile-batches`` sizes; canonical
   TFLOP/s (3 x forward multiply-adds x 2) and their fraction of that precision's GEMM peak;
 - inference samples/s at ``--device-infer-batch`` (1024) per precision and mode;
-- the data share of a training epoch: ``pointnet.training.epoch.train_one_epoch`` over the device
+- the data share of a training epoch: ``pointnet.training.epoch.Trainer.epoch`` over the device
   pipeline (``DeviceBatches``) and over the CPU loader, on random dense clouds;
 - with more than one GPU, DDP scaling 1..all GPUs (``batch_scope=per_rank``): ``benchmarks.ddp``.
 
@@ -34,8 +34,9 @@ from pointnet.nn.complexity import multiply_adds_per_sample
 from pointnet.nn.model import PointNet
 from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.device_batches import DeviceBatches
-from pointnet.training.epoch import train_one_epoch
+from pointnet.training.epoch import EpochTotals, Trainer
 from pointnet.training.precision import set_matmul_precision
+from pointnet.training.settings import TrainSettings
 
 PEAK_DTYPES = {"float32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
 
@@ -112,9 +113,11 @@ def epoch_data_share(o: DeviceOptions, batch: int) -> dict[str, dict[str, float]
         model, _ = build(o, "eager")
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         epoch_sampler(batches).set_epoch(0)
-        train_one_epoch(model, batches, optimizer, reg_weight=0.001, device=o.device, progress=False)  # warm-up
+        trainer = Trainer(model, optimizer, TrainSettings(), o.device)
+        trainer.epoch(batches, show_progress=False)  # warm-up
         epoch_sampler(batches).set_epoch(1)
-        stats = train_one_epoch(model, batches, optimizer, reg_weight=0.001, device=o.device, progress=False)
+        trainer.totals = EpochTotals()
+        stats = trainer.epoch(batches, show_progress=False)
         out[name] = {"data_share": stats.data_share, "samples_per_s": stats.samples_per_second}
     return out
 

@@ -80,6 +80,23 @@ def run_python(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+MAX_FUNCTION_LINES, MAX_CLASS_LINES = 70, 160
+
+
+def test_functions_and_classes_stay_short():
+    """No function (method) over 70 lines and no class over 160 in the package, decorators and docstrings included."""
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if node.end_lineno - start + 1 > limit:
+                long.append(f"{module}.{node.name}: {node.end_lineno - start + 1} lines (at most {limit})")
+    assert not long, long
+
+
 def test_the_network_layer_pulls_in_no_hydra_tensorboard_or_matplotlib():
     loaded = run_python("import json, sys, pointnet.nn, pointnet.nn.fast_path, pointnet.nn.complexity; "
                         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")

@@ -115,11 +115,12 @@ def step_data() -> TensorDataset:
 
 
 def one_step(model: nn.Module, trained: nn.Module, batch_size: int, **shard) -> None:
-    from pointnet.training.epoch import train_one_epoch
+    from pointnet.training.epoch import Trainer
+    from pointnet.training.settings import TrainSettings
 
     first = next(iter(make_loader(step_data(), batch_size, train=True, seed=3, **shard)))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    train_one_epoch(trained, [first], optimizer, reg_weight=0.001, device=torch.device("cpu"), progress=False)
+    Trainer(trained, optimizer, TrainSettings(reg_weight=0.001), torch.device("cpu")).epoch([first], show_progress=False)
 
 
 def torchrun_env(rank: int, world: int, port: int) -> None:
@@ -181,23 +182,25 @@ def test_one_ddp_step_equals_one_single_process_step_and_a_hung_rank_times_out(t
 def dying_worker(rank: int, world: int, port: int, cfg, run_dir: str) -> None:
     """Train ``cfg``; rank 1 exits at its first step of epoch 2."""
     import pointnet.apps.train as train_module
-    import pointnet.training.loop as loop_module
+    from pointnet.training.epoch import Trainer
 
     torchrun_env(rank, world, port)
-    original, epochs = loop_module.train_one_epoch, []
+    original, epochs = Trainer.epoch, []
 
-    def failing(*args, on_step, **kwargs):
+    def failing(self, *args, **kwargs):
         epochs.append(1)
+        step = self.step
 
-        def step(*a):
+        def dying(*a, **k):
             if len(epochs) == 2:
                 (Path(run_dir) / "lost").write_text(str(time.time()))
                 os._exit(3)
-            on_step(*a)
-        return original(*args, on_step=step, **kwargs)
+            step(*a, **k)
+        self.step = dying
+        return original(self, *args, **kwargs)
 
     if rank == 1:
-        loop_module.train_one_epoch = failing
+        Trainer.epoch = failing
     try:
         train_module.train(cfg, run_dir=run_dir)
         report = {"error": None}

@@ -6,7 +6,8 @@ from torch.nn import functional as F
 from pointnet import PointNet
 from pointnet.data.pipeline.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
-from pointnet.training.epoch import train_one_epoch
+from pointnet.training.epoch import Trainer
+from pointnet.training.settings import TrainSettings
 
 
 def identified_batch(batch: int = 5, count: int = 64) -> torch.Tensor:
@@ -73,8 +74,8 @@ def test_the_epoch_trains_on_mixed_batches_with_the_mixed_loss():
     labels = torch.tensor([0, 1, 2, 0])
     sgd = torch.optim.SGD(model.parameters(), lr=0.0)
     torch.manual_seed(5)
-    stats = train_one_epoch(model, [(points, labels)] * 8, sgd, reg_weight=0.0, device=torch.device("cpu"),
-                            cutmix_prob=1.0, progress=False)
+    stats = Trainer(model, sgd, TrainSettings(reg_weight=0.0, cutmix_prob=1.0), torch.device("cpu")).epoch(
+        [(points, labels)] * 8, show_progress=False)
     clouds = [set((batch[a, :, 0] / 100).round().long().tolist()) for batch in seen for a in range(4)]
     assert sum(len(c) == 2 for c in clouds) >= 16  # most clouds hold points of two clouds
     torch.manual_seed(5)

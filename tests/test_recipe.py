@@ -16,7 +16,8 @@ from pointnet.data import Augmentation
 from pointnet.nn.losses import classification_loss
 from pointnet.training import loop as loop_module
 from pointnet.training.checkpoint import load_checkpoint
-from pointnet.training.epoch import train_one_epoch
+from pointnet.training.epoch import Trainer
+from pointnet.training.settings import TrainSettings
 from pointnet.training.optim import build_optimizer, build_scheduler
 from pointnet.training.state import TrainingState
 from tests.helpers import compose, tiny_overrides
@@ -98,8 +99,8 @@ def test_label_smoothing_reaches_the_loss_and_the_epoch():
     model = PointNet(4, dropout=0.0).double()
     points = torch.randn(6, 16, 3, dtype=torch.float64)
     frozen = torch.optim.SGD(model.parameters(), lr=0.0)
-    stats = train_one_epoch(model, [(points, labels)], frozen, reg_weight=0.0, device=torch.device("cpu"),
-                            label_smoothing=0.2, progress=False)
+    stats = Trainer(model, frozen, TrainSettings(reg_weight=0.0, label_smoothing=0.2), torch.device("cpu")).epoch(
+        [(points, labels)], show_progress=False)
     with torch.no_grad():
         expected = F.cross_entropy(model.train()(points)[0], labels, label_smoothing=0.2)
     assert stats.loss == pytest.approx(expected.item(), rel=1e-12)
@@ -112,7 +113,8 @@ def test_grad_clip_bounds_the_step(clip):
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     sgd = torch.optim.SGD(model.parameters(), lr=1.0)  # the step is minus the (clipped) gradient
     batch = (torch.randn(6, 16, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1]))
-    train_one_epoch(model, [batch], sgd, reg_weight=0.0, device=torch.device("cpu"), grad_clip=clip, progress=False)
+    Trainer(model, sgd, TrainSettings(reg_weight=0.0, grad_clip=clip), torch.device("cpu")).epoch([batch],
+                                                                                               show_progress=False)
     moved = float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
     assert moved == pytest.approx(clip, rel=1e-6) if clip else moved > 0.1
 
@@ -132,18 +134,20 @@ def test_augmentation_and_dense_cache_reach_the_training_set(tiny_data):
 def test_a_modern_run_passes_every_key_to_the_epoch(tiny_data, tmp_path, monkeypatch):
     calls = []
 
-    def spy(*args, **kwargs):  # the real epoch, with its arguments recorded
-        calls.append(kwargs)
-        return train_one_epoch(*args, **kwargs)
+    epoch = Trainer.epoch
 
-    monkeypatch.setattr(loop_module, "train_one_epoch", spy)
+    def spy(self, *args, **kwargs):  # the real epoch, with the recipe it reads recorded
+        calls.append(self.settings)
+        return epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "epoch", spy)
     out = tmp_path / "outputs" / "day" / "modern"
     out.mkdir(parents=True)
     overrides = tiny_overrides(tiny_data, "experiment=modern", "data.dense_points=96", "train.epochs=3",
                                "scheduler.warmup_epochs=1")
     metrics = train(compose(overrides=overrides), run_dir=out)
     assert 0 <= metrics["test/best_acc"] <= 1
-    assert {(c["label_smoothing"], c["grad_clip"], c["reg_weight"]) for c in calls} == {(0.1, 1.0, 0.016)}
+    assert {(c.label_smoothing, c.grad_clip, c.reg_weight) for c in calls} == {(0.1, 1.0, 0.016)}
     assert load_checkpoint(out / "best.pt")["average_updates"] > 0  # best.pt holds the moving average
     lrs = [row["lr"] for row in json.loads((out / "metrics.json").read_text())["history"]]
     assert lrs == pytest.approx([5e-4, 1e-3, 1e-5 + (1e-3 - 1e-5) / 2], rel=1e-9)  # warm-up, then cosine

@@ -71,21 +71,19 @@ def test_resume_after_an_epoch_matches_the_uninterrupted_run(tiny_data, tmp_path
 @pytest.mark.parametrize("extra", [(), ("train.ema_decay=0.9", "train.cutmix_prob=0.5")])
 def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monkeypatch, extra):
     _, full = run(tiny_data, tmp_path, "full", *extra)
-    original = engine.train_one_epoch
+    original = engine.Trainer.epoch
     calls = {"n": 0}
 
-    def interrupted(*args, **kwargs):
-        batches = kwargs.pop("batches", None) or args[1]
-
+    def interrupted(self, batches, *args, **kwargs):
         def signalled():  # a real SIGINT to this process while the third batch is being fetched
-            for index, batch in enumerate(batches):
+            for batch in batches:
                 calls["n"] += 1
                 if calls["n"] == 3:
                     os.kill(os.getpid(), signal.SIGINT)
                 yield batch
-        return original(args[0], signalled(), *args[2:], **kwargs)
+        return original(self, signalled(), *args, **kwargs)
 
-    monkeypatch.setattr("pointnet.training.loop.train_one_epoch", interrupted)
+    monkeypatch.setattr(engine.Trainer, "epoch", interrupted)
     with pytest.raises(Stopped) as stopped:
         run(tiny_data, tmp_path, "part", *extra)
     assert stopped.value.exit_code == 130
@@ -93,7 +91,7 @@ def test_interrupt_mid_epoch_saves_and_resume_matches(tiny_data, tmp_path, monke
     state = load_checkpoint(part / "last.pt")
     assert (state["progress"]["epoch"], state["progress"]["batch"]) == (0, 3)  # the step under way finished
     assert state["progress"]["partial"]["samples"] == 3 * 4  # the epoch's sums so far travel with it
-    monkeypatch.setattr("pointnet.training.loop.train_one_epoch", original)
+    monkeypatch.setattr(engine.Trainer, "epoch", original)
     import pointnet.apps.train as app
     load_splits = app.load_splits
 

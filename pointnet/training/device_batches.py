@@ -16,10 +16,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from pointnet.data.pipeline.augment import augment_batch
 from pointnet.data.pipeline.cloud_dataset import PointCloudDataset, splitmix64
-from pointnet.training.batching import EpochBatchSampler
+from pointnet.training.batching import EpochBatchSampler, make_loader
+from pointnet.training.precision import precision
+from pointnet.training.settings import TrainSettings
 
 
 class DeviceBatches:
@@ -83,3 +86,22 @@ def use_device_batches(setting: bool | None, device: torch.device, num_workers: 
     if setting is not None:
         return bool(setting)
     return device.type == "cuda" and num_workers == 0
+
+
+def training_batches(dataset: PointCloudDataset, batch_size: int, device: torch.device, settings: TrainSettings,
+                     seed: int, num_replicas: int = 1, rank: int = 0) -> DeviceBatches | DataLoader:
+    """The training batches of a run: drawn on the device (``train.device_data``) or by the CPU loader."""
+    if use_device_batches(settings.device_data, device, settings.num_workers):  # clouds stay on the device
+        return DeviceBatches(dataset, batch_size, device, dtype=precision(settings.precision).parameters,
+                             num_replicas=num_replicas, rank=rank)
+    return make_loader(dataset, batch_size, train=True, seed=seed, num_workers=settings.num_workers,
+                       num_replicas=num_replicas, rank=rank)
+
+
+def set_points(dataset: PointCloudDataset, batches: DeviceBatches | DataLoader, points: int) -> None:
+    """Points per training cloud from now on, for the dataset and the device batches drawn from it:
+    ``train.early_points`` in the first epochs (progressive resizing: cheaper steps while the network learns
+    coarse shape), then ``data.num_points``."""
+    dataset.num_points = points
+    if isinstance(batches, DeviceBatches):
+        batches.num_points = points

@@ -1,4 +1,4 @@
-"""One epoch of training: forward, loss, backward and step over every batch of a loader."""
+"""Training: ``Trainer.step``, one step of the recipe read top to bottom, and ``Trainer.epoch`` over a loader."""
 from __future__ import annotations
 
 import math
@@ -13,7 +13,11 @@ from tqdm.auto import tqdm
 
 from pointnet.data.pipeline.point_cutmix import point_cutmix
 from pointnet.nn.losses import classification_loss
+from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training.precision import autocast
+from pointnet.training.settings import TrainSettings
+from pointnet.training.state import Progress
+from pointnet.training.weight_average import WeightAverage
 
 T = TypeVar("T")
 
@@ -81,65 +85,82 @@ def _timed(batches: Iterable[T]) -> Iterator[tuple[float, T]]:
         yield time.perf_counter() - start, batch
 
 
-def train_one_epoch(
-    model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    optimizer: torch.optim.Optimizer,
-    *,
-    reg_weight: float,
-    device: torch.device,
-    label_smoothing: float = 0.0,
-    grad_clip: float = 0.0,
-    cutmix_prob: float = 0.0,
-    cutmix_beta: float = 1.0,
-    on_step: Callable[[int, float, float, float], None] | None = None,
-    description: str = "train",
-    progress: bool = True,
-    totals: EpochTotals | None = None,
-    precision: str = "float32",
-) -> EpochStats:
-    """Forward, loss (cross-entropy + ``reg_weight`` x orthogonality), backward, step for each batch.
+@dataclass
+class Counters:
+    """The step counters a ``Trainer`` advances when no run's ``Progress`` is given."""
 
-    ``label_smoothing`` smooths the cross-entropy's targets; ``grad_clip > 0`` scales the gradients
-    down to that global L2 norm before each step (``torch.nn.utils.clip_grad_norm_``), 0 leaves them.
-    ``cutmix_prob`` > 0 mixes that share of the batches by PointCutMix-R (``point_cutmix``, ratio
-    ``Beta(cutmix_beta, cutmix_beta)``); training accuracy counts the unmixed labels.
+    batch: int = 0
+    global_step: int = 0
 
-    ``on_step(batch_index, loss, reg_loss, accuracy)`` runs after each step (logging, and noting
-    progress so an interrupt can save where it stopped). A non-finite loss raises
-    ``NonFiniteLossError`` before the optimiser step, so the weights stay finite. ``progress=False``
-    hides the progress bar (ranks other than 0). ``totals``: the sums to continue (updated in place
-    before each ``on_step``; a resumed epoch passes what its checkpoint carried).
-    ``precision``: ``train.precision`` (autocast for ``bf16``).
+
+class Trainer:
+    """Training steps of one recipe: ``step`` reads top to bottom (forward, loss, backward, clip, optimiser
+    step, weight average, counters, log, stop check), and ``epoch`` runs it over a loader's batches.
+
+    ``net`` is what trains (the model itself, or it wrapped in DistributedDataParallel or compiled: the same
+    parameters); ``model`` is the plain module whose moving ``average`` follows it (None: no average).
+    ``settings`` is the recipe: ``reg_weight``, ``label_smoothing``, ``grad_clip``, ``cutmix_prob``,
+    ``cutmix_beta``, ``precision`` and ``log_every`` are read from it. ``progress``: the counters each step
+    advances (a run's ``Progress``; default: counters of its own). ``report(values, global_step)`` gets the
+    step's losses every ``log_every`` steps; ``threads`` is told of every step; ``after_step()`` is the step's
+    last act (the loop's stop check, which may raise; a benchmark's clock). ``totals``: the epoch's running
+    sums (a resumed epoch starts from those its checkpoint carried).
     """
-    model.train()
-    totals = EpochTotals() if totals is None else totals
-    start = time.perf_counter()
-    bar = tqdm(_timed(batches), desc=description, leave=False, total=batch_count(batches),
-               disable=None if progress else True)
-    for index, (wait, (points, labels)) in enumerate(bar):
-        points = points.to(device=device, dtype=model_dtype(model), non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        mixed = point_cutmix(points, labels, cutmix_prob, cutmix_beta)
+
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+                 device: torch.device, *, model: nn.Module | None = None, average: WeightAverage | None = None,
+                 progress: Counters | Progress | None = None,
+                 report: Callable[[dict[str, float], int], None] | None = None,
+                 threads: ThreadGovernor | None = None, after_step: Callable[[], None] | None = None) -> None:
+        self.net, self.optimizer, self.settings, self.device = net, optimizer, settings, device
+        self.model, self.average = model if model is not None else net, average
+        self.progress: Counters | Progress = progress if progress is not None else Counters()
+        self.report, self.threads, self.after_step = report, threads, after_step
+        self.totals = EpochTotals()
+
+    def step(self, points: torch.Tensor, labels: torch.Tensor, wait: float = 0.0) -> None:
+        """One optimisation step on ``points (B, N, C)`` and ``labels (B,)``; ``wait``: seconds the batch took
+        to arrive. A non-finite loss raises ``NonFiniteLossError`` before the optimiser step."""
+        t, p = self.settings, self.progress
+        points = points.to(device=self.device, dtype=model_dtype(self.net), non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        mixed = point_cutmix(points, labels, t.cutmix_prob, t.cutmix_beta)
         partner = (mixed.partner_labels, mixed.partner_weight) if mixed else (None, 0.0)
-        points = mixed.points if mixed else points
-        with autocast(precision, device):
-            logits, transform = model(points)  # (B, K), (B, 64, 64) | None
-            loss, reg = classification_loss(logits, labels, transform, reg_weight, label_smoothing, *partner)
+        with autocast(t.precision, self.device):
+            logits, transform = self.net(mixed.points if mixed else points)  # (B, K), (B, 64, 64) | None
+            loss, reg = classification_loss(logits, labels, transform, t.reg_weight, t.label_smoothing, *partner)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
-            raise NonFiniteLossError(f"loss became {loss_value} at batch {index}; stopping")
-        optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(f"loss became {loss_value} at batch {p.batch}; stopping")
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        correct = int((logits.argmax(dim=1) == labels).sum())
-        batch = labels.shape[0]
-        totals.add(loss_value, reg.item(), correct, batch, wait)
-        if on_step is not None:
-            on_step(index, loss_value, reg.item(), correct / batch)
-    return totals.stats(time.perf_counter() - start)
+        if t.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.net.parameters(), t.grad_clip)
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
+        correct = int((logits.argmax(dim=1) == labels).sum())  # against the unmixed labels
+        self.totals.add(loss_value, reg.item(), correct, labels.shape[0], wait)
+        p.batch += 1
+        p.global_step += 1
+        if self.threads is not None:
+            self.threads.observe_step()
+        if self.report is not None and p.global_step % t.log_every == 0:
+            self.report({"train/step_loss": loss_value, "train/step_reg_loss": reg.item()}, p.global_step)
+        if self.after_step is not None:
+            self.after_step()
+
+    def epoch(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], description: str = "train",
+              show_progress: bool = True) -> EpochStats:
+        """``step`` over every batch, under a progress bar (``show_progress=False``: none, as on ranks > 0);
+        the epoch's statistics from ``totals``."""
+        self.net.train()
+        start = time.perf_counter()
+        bar = tqdm(_timed(batches), desc=description, leave=False, total=batch_count(batches),
+                   disable=None if show_progress else True)
+        for wait, (points, labels) in bar:
+            self.step(points, labels, wait)
+        return self.totals.stats(time.perf_counter() - start)
 
 
 def batch_count(batches: Iterable) -> int | None:

@@ -12,12 +12,13 @@ import logging
 import signal
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from pointnet.data.pipeline.holdout import Splits
 from pointnet.nn.model import PointNet
@@ -26,12 +27,11 @@ from pointnet.training import distributed as dist
 from pointnet.training.batching import epoch_sampler, make_loader
 from pointnet.training.budget import early_epoch_count
 from pointnet.training.checkpoint import load_checkpoint, load_weights
-from pointnet.training.device_batches import DeviceBatches, use_device_batches
-from pointnet.training.epoch import EpochStats, EpochTotals, train_one_epoch
+from pointnet.training.device_batches import set_points, training_batches
+from pointnet.training.epoch import EpochStats, EpochTotals, Trainer
 from pointnet.training.evaluation import EvaluationAbandoned, evaluate
 from pointnet.training.metrics import ConfusionMatrix
 from pointnet.training.optim import bn_momentum, set_bn_momentum
-from pointnet.training.precision import precision
 from pointnet.training.settings import Recipe
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import StopAtBoundary, Stopped, StopRequest
@@ -67,17 +67,30 @@ def reduce_epoch_stats(stats: EpochStats) -> EpochStats:
                       sums[4] / dist.world_size())
 
 
+def reduce_totals(t: EpochTotals) -> dict[str, float | int]:
+    """The epoch's running sums over every rank, as a checkpoint carries them (``EpochTotals`` fields)."""
+    sums = dist.all_reduce_sum(torch.tensor([t.loss, t.reg, t.correct, t.samples, t.data], dtype=torch.float64))
+    loss, reg, correct, samples, data = sums.tolist()
+    return {"loss": loss, "reg": reg, "correct": int(correct), "samples": int(samples), "data": data}
+
+
+@contextmanager
+def weights_of(model: nn.Module, path: Path, back: Path) -> Iterator[None]:
+    """``model`` with the weights of checkpoint ``path`` (read by rank 0) for the block, then those of ``back``."""
+    load_weights(model, dist.on_main(lambda: load_checkpoint(path)["model"]), path)
+    try:
+        yield
+    finally:
+        load_weights(model, dist.on_main(lambda: load_checkpoint(back)["model"]), back)
+
+
 class TrainingLoop:
-    """Epochs over ``splits`` for ``state``, writing checkpoints into ``run_dir``.
-
-    ``net`` is what trains: ``state.model`` itself, or it wrapped in DistributedDataParallel or
-    compiled (same parameters); evaluation uses the plain ``state.evaluated`` (``state.model``, or its
-    moving average with ``train.ema_decay``). ``stop``:
-    the signal flags to honour (the app may enter it earlier, so a signal during data loading counts).
-
-    A checkpoint is written only at safe points: after a step (mid-epoch, carrying the epoch's running
-    sums), or after the epoch's end (validation, scheduler step, history row) as one unit.
-    """
+    """Epochs over ``splits`` for ``state``, writing checkpoints into ``run_dir``: only at safe points, after a
+    step (mid-epoch, carrying the epoch's running sums) or after the epoch's end (validation, scheduler step,
+    history row) as one unit. ``net`` is what trains: ``state.model`` itself, or it wrapped in DDP or compiled
+    (same parameters); evaluation uses the plain ``state.evaluated`` (``state.model``, or its moving average
+    with ``train.ema_decay``). ``stop``: the signal flags to honour (the app may enter it earlier, so a signal
+    during data loading counts)."""
 
     def __init__(self, state: TrainingState, net: nn.Module, splits: Splits, recipe: Recipe, run_dir: Path,
                  device: torch.device, rank_batch: int, reporter: Reporter | None = None,
@@ -85,30 +98,26 @@ class TrainingLoop:
                  started: float | None = None) -> None:
         """``threads``: re-decides the CPU thread count each epoch and when steps slow down (None: never).
         ``started``: when the command began (``time.time()``), for the run's wall-clock seconds."""
-        self.started = started
-        self.state, self.net, self.splits, self.recipe = state, net, splits, recipe
-        self.threads = threads
-        self.run_dir, self.device = run_dir, device
+        self.state, self.net, self.splits, self.recipe, self.started = state, net, splits, recipe, started
+        self.threads, self.run_dir, self.device = threads, run_dir, device
         self.rank, self.world_size = dist.rank(), dist.world_size()
         self.reporter = reporter or Reporter()
         self.stop = stop or StopRequest()
-        self.totals = EpochTotals()
+        self.trainer = Trainer(net, state.optimizer, recipe.train, device, model=state.model, average=state.average,
+                               progress=state.progress, report=self.reporter.step, threads=threads,
+                               after_step=self.stop_point)  # every rank stops after the same step
         t = recipe.train
         self.full_points = splits.train.num_points
         self.early_epochs = early_epoch_count(t.epochs, t.early_fraction, t.early_points)
-        if use_device_batches(t.device_data, device, t.num_workers):  # clouds stay on the device
-            self.train_loader: DeviceBatches | DataLoader = DeviceBatches(
-                splits.train, rank_batch, device, dtype=precision(t.precision).parameters,
-                num_replicas=self.world_size, rank=self.rank)
-        else:
-            self.train_loader = make_loader(splits.train, rank_batch, train=True, seed=recipe.seed,
-                                            num_workers=t.num_workers, num_replicas=self.world_size, rank=self.rank)
+        self.train_loader = training_batches(splits.train, rank_batch, device, t, recipe.seed, self.world_size,
+                                             self.rank)
 
     def run(self) -> dict[str, float]:
         """Train the remaining epochs and test; raises ``Stopped`` after saving on SIGINT/SIGTERM."""
         p = self.state.progress
         # a resumed epoch continues the sums its checkpoint carried (rank 0 holds every rank's)
-        self.totals = EpochTotals(**p.partial) if p.partial and self.rank == 0 else EpochTotals()
+        self.trainer.progress = p
+        self.trainer.totals = EpochTotals(**p.partial) if p.partial and self.rank == 0 else EpochTotals()
         with self.stop:
             try:
                 self.stop_point()
@@ -138,11 +147,8 @@ class TrainingLoop:
 
     def save_last(self) -> Path:
         """``last.pt`` of the current state, with the running sums of every rank's part of the epoch."""
-        t = self.totals
-        sums = dist.all_reduce_sum(torch.tensor([t.loss, t.reg, t.correct, t.samples, t.data],
-                                                dtype=torch.float64)).tolist()
-        self.state.progress.partial = {"loss": sums[0], "reg": sums[1], "correct": int(sums[2]),
-                                       "samples": int(sums[3]), "data": sums[4]} if t.samples else None
+        t = self.trainer.totals
+        self.state.progress.partial = reduce_totals(t) if t.samples else None
         return self.state.save(self.run_dir / "last.pt")
 
     def train_epoch(self) -> None:
@@ -150,40 +156,18 @@ class TrainingLoop:
         momentum = bn_momentum(p.epoch, **asdict(t.bn_momentum))
         set_bn_momentum(self.state.model, momentum)
         self.splits.train.set_epoch(p.epoch)
-        self.set_points(t.early_points if p.epoch < self.early_epochs else self.full_points)
+        points = t.early_points if p.epoch < self.early_epochs else self.full_points
+        set_points(self.splits.train, self.train_loader, points)
         epoch_sampler(self.train_loader).set_epoch(p.epoch, skip=p.batch)
         lr = self.state.optimizer.param_groups[0]["lr"]
         if self.threads is not None and p.epoch > 0:
             self.threads.update()
-
-        def on_step(index: int, loss: float, reg: float, acc: float) -> None:
-            if self.threads is not None:
-                self.threads.observe_step()
-            if self.state.average is not None:
-                self.state.average.update(self.state.model)
-            p.batch += 1
-            p.global_step += 1
-            if p.global_step % t.log_every == 0:
-                self.reporter.step({"train/step_loss": loss, "train/step_reg_loss": reg}, p.global_step)
-            self.stop_point()  # every rank stops after the same step
-
-        stats = train_one_epoch(self.net, self.train_loader, self.state.optimizer, reg_weight=t.reg_weight,
-                                device=self.device, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
-                                cutmix_prob=t.cutmix_prob, cutmix_beta=t.cutmix_beta, on_step=on_step,
-                                totals=self.totals, description=f"epoch {p.epoch + 1}/{t.epochs}",
-                                progress=self.rank == 0, precision=t.precision)
+        stats = self.trainer.epoch(self.train_loader, f"epoch {p.epoch + 1}/{t.epochs}", self.rank == 0)
         stats = reduce_epoch_stats(stats)
         dist.broadcast_module(self.state.model)  # rank 0's BatchNorm running statistics everywhere, as saved
         if self.state.average is not None:
             dist.broadcast_module(self.state.average.model)
         self.end_epoch(stats, lr, momentum)
-
-    def set_points(self, points: int) -> None:
-        """Points per training cloud this epoch: ``train.early_points`` in the first ``early_epochs``
-        (progressive resizing: cheaper steps while the network learns coarse shape), then ``data.num_points``."""
-        self.splits.train.num_points = points
-        if isinstance(self.train_loader, DeviceBatches):
-            self.train_loader.num_points = points
 
     def end_epoch(self, stats: EpochStats, lr: float, momentum: float) -> None:
         """Validate, step the schedule, record the row, then save ``best.pt`` (if better) and ``last.pt``.
@@ -202,7 +186,7 @@ class TrainingLoop:
                "perf/points": self.splits.train.num_points,
                "perf/epoch_seconds": stats.seconds, **validation}
         p.epoch, p.batch, p.partial = p.epoch + 1, 0, None
-        self.totals = EpochTotals()
+        self.trainer.totals = EpochTotals()
         p.history.append(row)
         self.reporter.epoch(row, p.global_step)
         self.keep_best(row)
@@ -251,12 +235,9 @@ class TrainingLoop:
             metrics["run/wall_seconds"] = time.time() - self.started
         best_path = self.run_dir / "best.pt"
         if dist.on_main(best_path.exists):
-            model, last_path = self.state.evaluated, self.run_dir / "last.pt"
-            load_weights(model, dist.on_main(lambda: load_checkpoint(best_path)["model"]), best_path)
-            try:
+            # the state a stop saves, and what the reporter describes, is the last model: best's weights only here
+            with weights_of(self.state.evaluated, best_path, self.run_dir / "last.pt"):
                 best = self.evaluate(self.splits.test, "test (best)", abandon=self.stop_asked)
-            finally:  # the state a stop saves, and what the reporter describes, is the last model
-                load_weights(model, dist.on_main(lambda: load_checkpoint(last_path)["model"]), last_path)
             metrics.update({"test/best_acc": best.accuracy, "test/best_mean_class_acc": best.mean_class_accuracy})
         history = self.state.progress.history
         if history and "val/acc" in history[-1]:

@@ -26,24 +26,11 @@ CACHE_FOLDER = ".cache"
 """Default cache location inside the data set root (hidden, so it is never taken for a class)."""
 
 
-def load_split(
-    fmt: str,
-    root: str | os.PathLike,
-    split: str,
-    *,
-    dense_points: int = 2048,
-    normals: bool = False,
-    up_axis: str = "z",
-    cache_dir: str | os.PathLike | None = None,
-    max_per_class: int | None = None,
-    classes: Sequence[str] | None = None,
-    workers: int = 2,
-    progress: bool = True,
-    resampled_lists: str = "modelnet40",
-    seed: int = 0,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-) -> PointSet:
+def load_split(fmt: str, root: str | os.PathLike, split: str, *, dense_points: int = 2048, normals: bool = False,
+               up_axis: str = "z", cache_dir: str | os.PathLike | None = None, max_per_class: int | None = None,
+               classes: Sequence[str] | None = None, workers: int = 2, progress: bool = True,
+               resampled_lists: str = "modelnet40", seed: int = 0, test_fraction: float = 0.2,
+               split_seed: int = 0) -> PointSet:
     """Load (preparing and caching on first use) one split of a data set.
 
     Args:
