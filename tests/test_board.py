@@ -17,7 +17,7 @@ from tensorboard.plugins.projector import projector_config_pb2
 from tensorboard.util import tensor_util
 
 from pointnet.apps.common import open_checkpoint, prepare_data
-from pointnet.apps.train import swept_settings
+from pointnet.apps.run_view import swept_settings
 from pointnet.data import PointCloudDataset
 from pointnet.reporting.figures import confusion_figure, confusion_title
 from pointnet.reporting.model_outputs import predict_dataset, stratified_indices

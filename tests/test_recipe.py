@@ -11,7 +11,8 @@ from torch.nn import functional as F
 from pointnet import PointNet
 from pointnet.apps.common import data_settings
 from pointnet.apps.config import ConfigError, validate
-from pointnet.apps.train import load_splits, recipe, train
+from pointnet.apps.run_data import load_splits
+from pointnet.apps.train import recipe, train
 from pointnet.data import Augmentation
 from pointnet.nn.losses import classification_loss
 from pointnet.training import loop as loop_module

@@ -7,7 +7,7 @@ from scipy import stats
 
 from pointnet.apps.common import data_settings
 from pointnet.apps.config import ConfigError, validate
-from pointnet.apps.train import load_splits
+from pointnet.apps.run_data import load_splits
 from pointnet.data import Augmentation
 from pointnet.data.pipeline import augment as augment_module
 from pointnet.data.pipeline.augment import augment_batch

@@ -16,57 +16,41 @@ if __name__ == "__main__":  # python -m: the bounded OpenMP spin, set before tor
     quiet_openmp()
 
 import logging
-import random
-import shlex
-import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import data_settings, prepare_data, resolve_device, task_overrides
+from pointnet.apps.common import resolve_device
 from pointnet.apps.config import validate
 from pointnet.apps.preflight import plain_dict, settings_object
-from pointnet.apps.rundir import move_into
+from pointnet.apps.run_data import apply_budget, check_batch_fits, load_splits
+from pointnet.apps.run_view import board_view
+from pointnet.apps.rundir import find_resume_checkpoint, last_good, move_into, outputs_root
 from pointnet.apps.schema import hparams, register_configs, resume_may_differ
 from pointnet.apps.up_axis_check import show_up_axis
-from pointnet.data.pipeline.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
-from pointnet.reporting.run_report import BoardView, RunReport
-from pointnet.roles import under
+from pointnet.reporting.run_report import RunReport
 from pointnet.runtime.malloc import tune_malloc
 from pointnet.runtime.process import process_start_time
 from pointnet.runtime.threads import ThreadGovernor
 from pointnet.training import distributed as dist
 from pointnet.training.batching import split_batch
-from pointnet.training.budget import plan_budget
 from pointnet.training.epoch import NonFiniteLossError
 from pointnet.training.loop import TrainingLoop
 from pointnet.training.precision import set_matmul_precision
+from pointnet.training.seeding import rank_seed, seed_everything
 from pointnet.training.settings import OptimizerSettings, Recipe, SchedulerSettings, TrainSettings
 from pointnet.training.state import TrainingState
 from pointnet.training.stop import Stopped, StopRequest
 
 log = logging.getLogger(__name__)
 register_configs()
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rank_seed(seed: int, rank: int, step: int) -> int:
-    """The torch seed of rank ``rank`` > 0 from step ``step`` on (its dropout masks differ from rank 0's)."""
-    return ((seed * 1_000_003 + rank) * 1_000_003 + step) & (2**63 - 1)
 
 
 def model_args(cfg: DictConfig, num_classes: int) -> dict[str, Any]:
@@ -81,52 +65,6 @@ def recipe(cfg: DictConfig) -> Recipe:
                   optimizer=settings_object(cfg.optimizer, OptimizerSettings),
                   scheduler=settings_object(cfg.scheduler, SchedulerSettings),
                   seed=cfg.seed, eval_batch_size=cfg.eval.batch_size)
-
-
-def swept_settings(overrides: list[str], names: Iterable[str]) -> set[str]:
-    """The hparams that ``overrides`` set: ``train.lr=...`` -> ``train.lr``, ``optimizer=sgd`` -> ``optimizer.*``."""
-    keys = [o.lstrip("+~").split("=", 1)[0].replace("/", ".") for o in overrides]
-    return {n for n in names if under(n, keys)}
-
-
-def board_view(cfg: DictConfig, splits: Splits, hparam_names: Iterable[str]) -> BoardView:
-    """What the run's TensorBoard shows besides the loop's numbers: swept keys, figures, config and command."""
-    overrides = task_overrides()
-    command = " ".join(["pointnet-train", *map(shlex.quote, overrides)])
-    texts = {"run/config": f"```yaml\n{OmegaConf.to_yaml(cfg, resolve=True)}```",
-             "run/command": f"```\n{command}\n```\n\n`{' '.join(map(shlex.quote, sys.argv))}`"}
-    return BoardView(swept=swept_settings(overrides, hparam_names), figures_every=cfg.train.figures_every,
-                     epochs=cfg.train.epochs, seed=cfg.seed, texts=texts, val=splits.val)
-
-
-def outputs_root(run_dir: Path) -> Path:
-    """Where this app's runs live: ``outputs/`` of the launch folder under Hydra, else ``run_dir``'s grandparent.
-
-    ``resume=true`` searches only here, so a custom ``hydra.run.dir`` never makes it pick another run.
-    """
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.cwd) / "outputs"
-    return run_dir.parents[1]
-
-
-def find_resume_checkpoint(resume: Any, root: Path, run_dir: Path) -> Path | None:
-    """``resume``: false, a checkpoint file or run dir, or true for the newest ``root/*/*/last.pt``."""
-    if resume is False or resume is None:
-        return None
-    if resume is True:
-        candidates = [p for p in root.glob("*/*/last.pt") if p.parent != run_dir]
-        if not candidates:
-            raise ConfigError("resume", f"resume=true: no last.pt under {root} to resume from; "
-                              "give resume=RUN_DIR instead")
-        return max(candidates, key=lambda p: p.stat().st_mtime)
-    path = Path(resume)
-    return path / "last.pt" if path.is_dir() else path
-
-
-def last_good(run_dir: Path) -> str:
-    """How an error message names the checkpoint to go back to."""
-    last = run_dir / "last.pt"
-    return f"the last good checkpoint is {last}" if last.is_file() else f"no checkpoint was saved in {run_dir}"
 
 
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float]:
@@ -146,11 +84,11 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     device = dist.rank_device(resolve_device(cfg.train.device), placement)
     backend = dist.resolve_backend(d.backend, device)
     dist.check_sync_batchnorm(d.sync_batchnorm, backend)
-    split_batch(cfg.train.batch_size, placement.world_size, d.batch_scope)
+    batches = split_batch(cfg.train.batch_size, placement.world_size, d.batch_scope)  # (per rank, global)
     # signals from here on stop at a safe point (raising Stopped), even during data loading
     with StopRequest() as stop, dist.process_group(placement, backend, d.timeout_s):
         try:
-            return run_training(cfg, run_dir, device, stop, threads)
+            return run_training(cfg, run_dir, device, batches, stop, threads)
         except Stopped:
             raise
         except Exception as exc:
@@ -161,50 +99,13 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
             raise failure from exc
 
 
-def load_splits(cfg: DictConfig) -> Splits:
-    """The run's train/val/test datasets (rank 0 prepares the cache first, the others then read it)."""
-    with dist.main_first(cfg.train.distributed.prepare_timeout_s):
-        train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
-    splits = build_splits(train_set, test_set, data_settings(cfg.data), seed=cfg.seed)
-    log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
-             len(splits.val or []), len(splits.test), len(splits.classes))
-    return splits
-
-
-def apply_budget(cfg: DictConfig, splits: Splits, global_batch: int) -> None:
-    """``train.budget_minutes``: set ``train.epochs`` in ``cfg`` from the budget and the data set's size
-    (``pointnet.training.budget``), so the run's config, HParams and checkpoints hold the epochs it trains."""
-    t = cfg.train
-    if t.budget_minutes is None:
-        return
-    try:
-        plan = plan_budget(t.budget_minutes, train_shapes=len(splits.train), val_shapes=len(splits.val or []),
-                           test_shapes=len(splits.test), batch_size=global_batch, num_points=cfg.data.num_points,
-                           early_points=t.early_points, early_fraction=t.early_fraction, val_every=t.val_every)
-    except ValueError as error:
-        raise ConfigError("train.budget_minutes", str(error)) from None
-    if not cfg.scheduler.warmup_epochs < plan.epochs:
-        raise ConfigError("scheduler.warmup_epochs", f"must be below the {plan.epochs} epochs that "
-                          f"train.budget_minutes={t.budget_minutes:g} buys, got {cfg.scheduler.warmup_epochs}")
-    t.epochs = plan.epochs
-    log.info("%s", plan.describe(t.budget_minutes))
-
-
-def check_batch_fits(global_batch: int, train_shapes: int, val_fraction: float) -> None:
-    """Refuse a batch larger than the training set: with ``drop_last`` not one step would run."""
-    if global_batch > train_shapes:
-        raise ConfigError("train.batch_size", f"a batch of {global_batch} is larger than the training set "
-                          f"({train_shapes} shapes after holding out data.val_fraction={val_fraction}); "
-                          f"no step would run: use train.batch_size <= {train_shapes}")
-
-
-def run_training(cfg: DictConfig, run_dir: Path, device: torch.device,
+def run_training(cfg: DictConfig, run_dir: Path, device: torch.device, batches: tuple[int, int],
                  stop: StopRequest | None = None, threads: ThreadGovernor | None = None) -> dict[str, float]:
-    """Data, state, loop and the final test, in the process group if any."""
+    """Data, state, loop and the final test, in the process group if any; ``batches``: per rank and global."""
     resume_from = dist.on_main(find_resume_checkpoint, cfg.resume, outputs_root(run_dir), run_dir)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
-    rank_batch, global_batch = split_batch(cfg.train.batch_size, dist.world_size(), cfg.train.distributed.batch_scope)
+    rank_batch, global_batch = batches
     check_batch_fits(global_batch, len(splits.train), cfg.data.val_fraction)
     apply_budget(cfg, splits, global_batch)
     plan = recipe(cfg)
