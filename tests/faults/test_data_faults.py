@@ -98,7 +98,7 @@ def corpus_digest(root: Path) -> dict[str, str]:
 
 def test_kill_9_during_synthetic_generation_leaves_no_partial_corpus(tmp_path, fault_log):
     def generate(root: Path) -> list[str]:
-        return [sys.executable, "-m", "pointnet.data.synthetic.corpus", "--root", str(root), "--train-per-class", "2",
+        return [sys.executable, "-m", "pointnet.apps.make_synthetic", "--root", str(root), "--train-per-class", "2",
                 "--test-per-class", "1", "--workers", "1", "--quiet"]
 
     def staging(root: Path) -> Callable[[], bool]:
@@ -108,6 +108,7 @@ def test_kill_9_during_synthetic_generation_leaves_no_partial_corpus(tmp_path, f
     ref = tmp_path / "ref" / "synthetic"
     window = watch(generate(ref), staging(ref), tmp_path, done=lambda: (ref / MANIFEST).exists())
     reference = corpus_digest(tmp_path / "ref" / "synthetic")
+    assert reference, "the clean run wrote no corpus: the command is wrong, and every trial would pass vacuously"
     rng = random.Random(13)
     for trial in range(KILLS):
         root, delay = tmp_path / f"kill{trial}" / "synthetic", rng.uniform(0.0, 1.0) * window
