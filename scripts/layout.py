@@ -15,8 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The package's layers in import order (each imports only those above it), then what sits beside it.
-FOLDERS = ("pointnet/nn", "pointnet/data", "pointnet/runtime", "pointnet/training", "pointnet/inference",
-           "pointnet/reporting", "pointnet/apps", "pointnet/explain", "pointnet", "benchmarks", "scripts", "tests")
+FOLDERS = ("pointnet", "pointnet/nn", "pointnet/data", "pointnet/runtime", "pointnet/training", "pointnet/inference",
+           "pointnet/reporting", "pointnet/apps", "pointnet/explain", "benchmarks", "scripts", "tests")
 START, END = "<!-- layout:start -->", "<!-- layout:end -->"
 
 
