@@ -4,7 +4,7 @@ The CPU pipeline (``PointCloudDataset`` + ``DataLoader``) draws each cloud's poi
 on the host, sample by sample, then copies the batch over: on a GPU that host work was 27-29% of
 an epoch. ``DeviceBatches`` keeps every dense training cloud on the device once and, per batch,
 draws a uniformly random ``num_points`` subset in random order for every cloud (``argsort`` of
-uniform keys), gathers it and augments the batch (``pointnet.data.augment.augment_batch``). The batch order
+uniform keys), gathers it and augments the batch (``pointnet.data.pipeline.augment.augment_batch``). The batch order
 is ``EpochBatchSampler``'s (same shards, same resume by skipping done batches); each batch's draws
 come from a generator seeded by ``(seed, epoch, batch)``, so a resumed epoch sees the same batches.
 The same augmentation code as the CPU pipeline, which augments each cloud as a batch of one; other
