@@ -5,7 +5,8 @@ import logging
 
 from omegaconf import DictConfig
 
-from pointnet.apps.common import data_settings, prepare_data
+from pointnet.apps.common import data_settings
+from pointnet.data.datasets.load import load_data
 from pointnet.data.pipeline.holdout import Splits, build_splits
 from pointnet.errors import ConfigError
 from pointnet.training import distributed as dist
@@ -16,9 +17,10 @@ log = logging.getLogger(__name__)
 
 def load_splits(cfg: DictConfig) -> Splits:
     """The run's train/val/test datasets (rank 0 prepares the cache first, the others then read it)."""
+    settings = data_settings(cfg.data)
     with dist.main_first(cfg.train.distributed.prepare_timeout_s):
-        train_set, test_set = prepare_data(cfg.data, progress=dist.is_main())
-    splits = build_splits(train_set, test_set, data_settings(cfg.data), seed=cfg.seed)
+        train_set, test_set = load_data(settings, progress=dist.is_main())
+    splits = build_splits(train_set, test_set, settings, seed=cfg.seed)
     log.info("data %s: %d train, %d val, %d test shapes, %d classes", cfg.data.name, len(splits.train),
              len(splits.val or []), len(splits.test), len(splits.classes))
     return splits

@@ -85,14 +85,6 @@ def _timed(batches: Iterable[T]) -> Iterator[tuple[float, T]]:
         yield time.perf_counter() - start, batch
 
 
-@dataclass
-class Counters:
-    """The step counters a ``Trainer`` advances when no run's ``Progress`` is given."""
-
-    batch: int = 0
-    global_step: int = 0
-
-
 class Trainer:
     """Training steps of one recipe: ``step`` reads top to bottom (forward, loss, backward, clip, optimiser
     step, weight average, counters, log, stop check), and ``epoch`` runs it over a loader's batches.
@@ -101,7 +93,7 @@ class Trainer:
     parameters); ``model`` is the plain module whose moving ``average`` follows it (None: no average).
     ``settings`` is the recipe: ``reg_weight``, ``label_smoothing``, ``grad_clip``, ``cutmix_prob``,
     ``cutmix_beta``, ``precision`` and ``log_every`` are read from it. ``progress``: the counters each step
-    advances (a run's ``Progress``; default: counters of its own). ``report(values, global_step)`` gets the
+    advances (a run's ``Progress``; default: a fresh one). ``report(values, global_step)`` gets the
     step's losses every ``log_every`` steps; ``threads`` is told of every step; ``after_step()`` is the step's
     last act (the loop's stop check, which may raise; a benchmark's clock). ``totals``: the epoch's running
     sums (a resumed epoch starts from those its checkpoint carried).
@@ -109,12 +101,12 @@ class Trainer:
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, settings: TrainSettings,
                  device: torch.device, *, model: nn.Module | None = None, average: WeightAverage | None = None,
-                 progress: Counters | Progress | None = None,
+                 progress: Progress | None = None,
                  report: Callable[[dict[str, float], int], None] | None = None,
                  threads: ThreadGovernor | None = None, after_step: Callable[[], None] | None = None) -> None:
         self.net, self.optimizer, self.settings, self.device = net, optimizer, settings, device
         self.model, self.average = model if model is not None else net, average
-        self.progress: Counters | Progress = progress if progress is not None else Counters()
+        self.progress = progress if progress is not None else Progress()
         self.report, self.threads, self.after_step = report, threads, after_step
         self.totals = EpochTotals()
 
@@ -140,13 +132,14 @@ class Trainer:
         if self.average is not None:
             self.average.update(self.model)
         correct = int((logits.argmax(dim=1) == labels).sum())  # against the unmixed labels
-        self.totals.add(loss_value, reg.item(), correct, labels.shape[0], wait)
+        reg_value = reg.item()
+        self.totals.add(loss_value, reg_value, correct, labels.shape[0], wait)
         p.batch += 1
         p.global_step += 1
         if self.threads is not None:
             self.threads.observe_step()
         if self.report is not None and p.global_step % t.log_every == 0:
-            self.report({"train/step_loss": loss_value, "train/step_reg_loss": reg.item()}, p.global_step)
+            self.report({"train/step_loss": loss_value, "train/step_reg_loss": reg_value}, p.global_step)
         if self.after_step is not None:
             self.after_step()
 
