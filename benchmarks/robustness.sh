@@ -5,7 +5,7 @@
 # mean ± std over seeds of the clean, mean corrupted and per-kind accuracy (SWEEP/robustness.md), beside
 # pointnet-summary's clean test accuracies (SWEEP/summary.md).
 #
-#   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 4 hours on 2 quiet cores
+#   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 3 hours on 2 quiet cores
 #   bash benchmarks/robustness.sh 24          # other epoch count
 #   ROOT=... CACHE=... DENSE=64 SEEDS=0 EXTRA="data.num_points=32" bash benchmarks/robustness.sh 1  # smoke test
 #
@@ -22,13 +22,17 @@ DENSE=${DENSE:-1024}
 SEEDS=${SEEDS:-0,1,2}
 SWEEP=${SWEEP:-multirun/robustness_benchmark/$(date +%Y-%m-%d_%H-%M-%S)}
 read -ra EXTRA_ARGS <<< "${EXTRA:-}"
-"$PY" -m pointnet.apps.train -m experiment=paper,robust "seed=$SEEDS" data=folder "data.root=$ROOT" \
-  "data.cache_dir=$CACHE" "data.dense_points=$DENSE" "train.epochs=$EPOCHS" "${EXTRA_ARGS[@]}" "hydra.sweep.dir=$SWEEP"
-for job in "$SWEEP"/*/; do  # job dirs hold '=' and ',': quoted for Hydra
-  if [ -f "${job}best.pt" ]; then
-    "$PY" -m pointnet.apps.evaluate "checkpoint='${job}best.pt'" eval.corruptions=all \
-      "hydra.run.dir='${job}eval_corruptions'"
-  fi
+IFS=, read -ra SEED_LIST <<< "$SEEDS"
+for seed in "${SEED_LIST[@]}"; do  # seed by seed, so that a cut-short run still leaves whole pairs to compare
+  "$PY" -m pointnet.apps.train -m experiment=paper,robust "seed=$seed" data=folder "data.root=$ROOT" \
+    "data.cache_dir=$CACHE" "data.dense_points=$DENSE" "train.epochs=$EPOCHS" "${EXTRA_ARGS[@]}" \
+    "hydra.sweep.dir=$SWEEP"
+  for job in "$SWEEP"/*/; do  # job dirs hold '=' and ',': quoted for Hydra
+    if [ -f "${job}best.pt" ] && [ ! -f "${job}eval_corruptions/corruptions.json" ]; then
+      "$PY" -m pointnet.apps.evaluate "checkpoint='${job}best.pt'" eval.corruptions=all \
+        "hydra.run.dir='${job}eval_corruptions'"
+    fi
+  done
 done
 "$PY" -m pointnet.apps.summary "$SWEEP" --votes 0
 "$PY" -c "import sys; from pointnet.reporting.corruptions import sweep_report; print(sweep_report(sys.argv[1]))" \
