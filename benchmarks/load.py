@@ -10,7 +10,7 @@ autogroup nice value, as another user's job would. Levers:
 - ``bounded``: a 1000-spin wait (``pointnet.runtime.openmp``), all cores;
 - ``governor``: libgomp's default wait, thread count from the load (``pointnet.runtime.threads.ThreadGovernor``);
 - ``default``: the bounded spin and the governor, which is what ``pointnet-train`` does by default;
-- ``one-thread``: libgomp's default wait, ``train.threads=1`` (what the README used to ask users to set).
+- ``one-thread``: libgomp's default wait, ``runtime.threads=1`` (what the README used to ask users to set).
 
 Reported per lever: median step samples/s alone and loaded, their ratio, and the loaded rate as
 a fraction of the *spin* lever's quiet rate (what the user had before).

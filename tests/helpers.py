@@ -40,7 +40,7 @@ def tiny_overrides(root, *extra: str) -> list[str]:
         "train.batch_size=4",
         "train.log_every=1",
         "train.num_clouds=2",
-        "train.threads=1",
+        "runtime.threads=1",
         *extra,
     ]
 

@@ -28,7 +28,7 @@ def test_eval_cli_gives_the_same_predictions_under_every_variant(trained_run, tm
     for variant in ("conv1d", "linear", "loop"):
         out = tmp_path / variant
         cli("pointnet-eval", f"checkpoint={trained_run / 'last.pt'}", f"model/shared_mlp={variant}",
-            f"hydra.run.dir={out}", "train.threads=1", cwd=tmp_path)
+            f"hydra.run.dir={out}", "runtime.threads=1", cwd=tmp_path)
         results[variant] = json.loads((out / "eval.json").read_text())
         assert (out / "confusion.png").is_file()
     assert [r["variant"] for r in results.values()] == ["conv1d", "linear", "loop"]

@@ -1,4 +1,5 @@
-"""Every app refuses what it cannot use before any work, naming the key, in one line with exit code 2."""
+"""Every app refuses what it cannot use before any work, naming the key: in one line with exit code 2, or (a key
+of another app's schema) in Hydra's own words."""
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import torch
 from pointnet.apps.common import open_checkpoint
 from pointnet.apps.config import ConfigError, validate
 from pointnet.apps.preflight import changed_keys, check_group_choices, check_runtime, check_used_keys
+from pointnet.apps.schema import APPS, adopt_old_runtime_keys
 from pointnet.apps.train import train
 from tests.helpers import compose, tiny_overrides
 
@@ -37,29 +39,72 @@ def test_train_refuses_an_experiment_typo_before_any_work(tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("module,override,key", [
-    ("train", "checkpoint=x.pt", "checkpoint"),
-    ("evaluate", "train.lr=0.1", "train.lr"),
     ("predict", "data.root=elsewhere", "data.root"),
     ("prepare", "model.dropout=0.5", "model.dropout"),
+    ("evaluate", "eval.top_k=2", "eval.top_k"),
 ])
-def test_every_app_refuses_keys_it_does_not_read(tiny_data, trained_run, tmp_path, module, override, key):
-    data = [o for o in tiny_overrides(tiny_data) if o.startswith("data.")]
-    checkpoint = f"checkpoint={trained_run / 'last.pt'}"
-    args = {"train": tiny_overrides(tiny_data), "prepare": data, "evaluate": [checkpoint],
-            "predict": [checkpoint, "files=[a.off]"]}[module]
-    result = run_app(module, *args, override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+def test_every_app_refuses_keys_of_its_schema_it_does_not_read(tiny_data, trained_run, tmp_path, module, override,
+                                                                key):
+    result = run_app(module, *app_args(module, tiny_data, trained_run), override, f"hydra.run.dir={tmp_path}/run",
+                     cwd=tmp_path)
     app = {"evaluate": "eval"}.get(module, module)
     assert_one_line_refusal(result, key, f"not used by pointnet-{app}")
 
 
+def app_args(module: str, tiny_data: Path, trained_run: Path) -> list[str]:
+    checkpoint = f"checkpoint={trained_run / 'last.pt'}"
+    data = [o for o in tiny_overrides(tiny_data) if o.startswith("data.")]
+    return {"train": tiny_overrides(tiny_data), "prepare": data, "evaluate": [checkpoint],
+            "predict": [checkpoint, "files=[a.off]"]}[module]
+
+
+@pytest.mark.parametrize("module,override,key,schema", [
+    ("train", "checkpoint=x.pt", "checkpoint", "TrainSchema"),
+    ("evaluate", "train.lr=0.1", "train.lr", "OldRuntimeKeys"),  # eval's train group: the old runtime key names
+    ("predict", "optimizer.lr=0.1", "optimizer", "PredictSchema"),
+])
+def test_keys_of_another_apps_schema_are_refused_by_composition_naming_them(tiny_data, trained_run, tmp_path, module,
+                                                                            override, key, schema):
+    result = run_app(module, *app_args(module, tiny_data, trained_run), override, f"hydra.run.dir={tmp_path}/run",
+                     cwd=tmp_path)
+    assert result.returncode != 0 and f"full_key: {key}" in result.stderr and schema in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run" / "tensorboard").exists()
+
+
 def test_keys_an_app_reads_are_accepted_and_others_named():
     defaults = compose("eval")
-    cfg = compose("eval", ["train.threads=1", "eval.votes=4", "model/shared_mlp=loop"])
-    assert changed_keys(cfg, defaults) == ["eval.votes", "model.shared_mlp", "train.threads"]
-    check_used_keys("eval", cfg, defaults)
-    for override, key in (["seed=3", "seed"], ["train.epochs=3", "train.epochs"], ["eval.top_k=1", "eval.top_k"]):
-        with pytest.raises(ConfigError, match=f"^{key}: not used by pointnet-eval"):
-            check_used_keys("eval", compose("eval", [override]), defaults)
+    cfg = compose("eval", ["runtime.threads=1", "eval.votes=4", "model/shared_mlp=loop"])
+    assert changed_keys(cfg, defaults) == ["eval.votes", "model.shared_mlp", "runtime.threads"]
+    reads = APPS["eval"].reads()
+    check_used_keys("eval", reads, cfg, defaults)
+    for override, key in (["eval.top_k=1", "eval.top_k"], ["+seed=3", "seed"]):
+        with pytest.raises(ConfigError, match=f"^{key}: "):
+            check_used_keys("eval", reads, compose("eval", [override]), defaults)
+
+
+@pytest.mark.parametrize("app", ["train", "eval", "predict"])
+def test_the_runtime_keys_old_names_are_read_as_the_new_ones_with_a_warning(app):
+    cfg = compose(app, ["train.threads=3", "train.device=cpu"])
+    with pytest.warns(FutureWarning) as caught:
+        adopt_old_runtime_keys(cfg)
+    assert sorted(str(w.message).split(";")[0] for w in caught) == ["train.device is now runtime.device",
+                                                                     "train.threads is now runtime.threads"]
+    assert (cfg.runtime.threads, cfg.runtime.device) == (3, "cpu")
+    assert (cfg.train.threads, cfg.train.device) == (None, None)  # nothing left for preflight to refuse
+    check_used_keys(app, APPS[app].reads(), cfg, compose(app))
+
+
+def test_an_old_runtime_key_beside_a_different_new_one_is_refused_naming_the_old():
+    with pytest.raises(ConfigError, match=r"^train.device: is the old name of runtime.device, which is set to 'cpu'"):
+        adopt_old_runtime_keys(compose("train", ["train.device=cuda", "runtime.device=cpu"]))
+
+
+def test_an_old_runtime_key_on_the_command_line_still_runs(tiny_data, tmp_path):
+    result = run_app("train", *tiny_overrides(tiny_data), "train.epochs=1", "train.threads=1",
+                     f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FutureWarning: train.threads is now runtime.threads" in result.stderr
+    assert (tmp_path / "run" / "last.pt").is_file()
 
 
 def test_unknown_optional_group_choice_is_refused_with_the_options():
@@ -71,10 +116,10 @@ def test_unknown_optional_group_choice_is_refused_with_the_options():
 
 @pytest.mark.parametrize("override,key", [
     ("eval.batch_size=0", "eval.batch_size"),
-    ("train.threads=0", "train.threads"),
-    ("train.threads=-2", "train.threads"),
+    ("runtime.threads=0", "runtime.threads"),
+    ("runtime.threads=-2", "runtime.threads"),
     ("train.num_workers=-1", "train.num_workers"),
-    ("train.device=cuda:x", "train.device"),
+    ("runtime.device=cuda:x", "runtime.device"),
     ("train.bn_momentum.step_size=0", "train.bn_momentum.step_size"),
     ("seed=-1", "seed"),
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
@@ -92,10 +137,10 @@ def test_values_that_failed_mid_run_are_refused_by_training_validation(override,
 
 def test_cuda_without_cuda_is_refused_naming_the_key():
     if torch.cuda.is_available():
-        with pytest.raises(ConfigError, match=r"^train.device: 'cuda:99': only \d+ CUDA device"):
+        with pytest.raises(ConfigError, match=r"^runtime.device: 'cuda:99': only \d+ CUDA device"):
             check_runtime(None, "cuda:99")
     else:
-        with pytest.raises(ConfigError, match="^train.device: 'cuda' requested but CUDA is not available"):
+        with pytest.raises(ConfigError, match="^runtime.device: 'cuda' requested but CUDA is not available"):
             check_runtime(None, "cuda")
 
 
@@ -106,15 +151,16 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_training(tiny_da
     assert not list(tmp_path.rglob("*.pt")) and not (tmp_path / "tensorboard").exists()
 
 
-def test_eval_and_predict_load_the_model_on_train_device(trained_run):
+def test_eval_and_predict_load_the_model_on_runtime_device(trained_run):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for app in ("eval", "predict"):
-        cfg = compose(app, [f"checkpoint={trained_run / 'last.pt'}", f"train.device={device}", "files=[a.off]"])
+        files = ["files=[a.off]"] if app == "predict" else []
+        cfg = compose(app, [f"checkpoint={trained_run / 'last.pt'}", f"runtime.device={device}", *files])
         model, _, _ = open_checkpoint(cfg, overrides=[])
         assert {p.device.type for p in model.parameters()} == {device}
         if not torch.cuda.is_available():  # before the fix, eval and predict ran on the CPU regardless
-            cfg = compose(app, [f"checkpoint={trained_run / 'last.pt'}", "train.device=cuda"])
-            with pytest.raises(ConfigError, match="^train.device: 'cuda' requested"):
+            cfg = compose(app, [f"checkpoint={trained_run / 'last.pt'}", "runtime.device=cuda"])
+            with pytest.raises(ConfigError, match="^runtime.device: 'cuda' requested"):
                 open_checkpoint(cfg, overrides=[])
 
 

@@ -18,7 +18,7 @@ ALLOWED = {
     "nn": {"nn"},
     "data": {"roles", "data"},
     "explain": {"explain"},
-    "runtime": {"runtime"},
+    "runtime": {"roles", "runtime"},
     "training": {"errors", "roles", "nn", "data", "runtime", "training"},
     "inference": {"errors", "nn", "data", "training", "inference"},
     "reporting": {"errors", "nn", "data", "training", "reporting"},

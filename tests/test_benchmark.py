@@ -61,7 +61,7 @@ def test_real_epoch_rows_train_each_recipe_through_pointnet_train(tiny_data, tmp
     out = tmp_path / "bench.json"
     benchmark.main([*TINY, "--variants", "conv1d", "--no-memory", "--no-untuned", "--no-data", "--no-ties",
                     "--epoch-data", str(tiny_data), "--epoch-recipes", "paper,speedrun", "--json", str(out),
-                    *[f"--epoch-override={o}" for o in ("data.dense_points=64", "train.threads=1", "data.workers=1",
+                    *[f"--epoch-override={o}" for o in ("data.dense_points=64", "runtime.threads=1", "data.workers=1",
                                                          "train.num_clouds=0")]])
     assert "real training epochs" in capsys.readouterr().out
     rows = json.loads(out.read_text())["epochs"]

@@ -42,7 +42,7 @@ def test_hparams_hold_every_result_setting_typed_with_metrics_from_the_scalar_ta
                  "optimizer.weight_decay", "data.augment.rotate", "data.augment.jitter_sigma", "train.batch_size",
                  "train.lr", "model.shared_mlp", "seed", "global_batch"):
         assert name in types and name in start.hparams, name
-    assert "data.root" not in types and "train.threads" not in types  # no effect on results
+    assert "data.root" not in types and "runtime.threads" not in types  # no effect on results
     assert types["train.batch_size"] == api_pb2.DATA_TYPE_FLOAT64 and start.hparams["train.batch_size"].number_value == 4
     assert start.hparams["model.fast"].bool_value is True and types["model.fast"] == api_pb2.DATA_TYPE_BOOL
     assert start.hparams["train.precision"].string_value == "float32"

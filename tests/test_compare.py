@@ -14,7 +14,7 @@ def test_variant_sweep_runs_all_variants_and_their_curves_agree(tiny_data, tmp_p
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     sweep = tmp_path / "sweep"
     args = ["-m", "experiment=variant_sweep", f"data.root={tiny_data}", "data.generate=false", "data.num_points=32",
-            "data.dense_points=64", "data.workers=1", "train.threads=1", "train.epochs=2",
+            "data.dense_points=64", "data.workers=1", "runtime.threads=1", "train.epochs=2",
             f"hydra.sweep.dir={sweep}"]  # 2 epochs show the curves agree; test_sweeps checks the budget learns
     done = subprocess.run([str(BIN / "pointnet-train"), *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)

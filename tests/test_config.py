@@ -60,4 +60,4 @@ def test_types_and_unknown_keys_are_refused_by_the_schema():
     assert "could not be converted to Integer" in str(bad_type.value.__cause__)
     with pytest.raises(ConfigCompositionException, match="train.epoch=3") as unknown:
         compose(overrides=["train.epoch=3"])
-    assert "Key 'epoch' not in 'TrainSettings'" in str(unknown.value.__cause__)
+    assert "Key 'epoch' not in 'TrainGroup'" in str(unknown.value.__cause__)

@@ -63,7 +63,7 @@ def test_distributed_test_metrics_equal_a_single_process_evaluation(ddp_run, tmp
 
     run = next((ddp_run[0] / "outputs").glob("*/*"))
     saved = json.loads((run / "metrics.json").read_text())
-    single = evaluate_checkpoint(compose("eval", [f"checkpoint={run / 'last.pt'}", "train.threads=1"]), tmp_path,
+    single = evaluate_checkpoint(compose("eval", [f"checkpoint={run / 'last.pt'}", "runtime.threads=1"]), tmp_path,
                                  overrides=[])
     n_test = sum(1 for _ in Path(tiny_data).glob("*/test/*.off"))
     assert saved["test/shapes"] == single["shapes"] == n_test  # every test shape once, none padded

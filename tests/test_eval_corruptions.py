@@ -32,7 +32,7 @@ def run_copy(trained_run, tmp_path):
 def test_eval_corruptions_all_writes_table_json_plot_board_and_card(run_copy, tmp_path):
     out = tmp_path / "eval"
     cli("pointnet-eval", f"checkpoint={run_copy / 'last.pt'}", "eval.corruptions=all", f"hydra.run.dir={out}",
-        "train.threads=1", cwd=tmp_path)
+        "runtime.threads=1", cwd=tmp_path)
     summary = json.loads((out / "corruptions.json").read_text())
     evaluation = json.loads((out / "eval.json").read_text())
     assert summary == evaluation["corruptions"] and list(summary["kinds"]) == list(CORRUPTIONS)
@@ -56,7 +56,7 @@ def test_eval_corruptions_all_writes_table_json_plot_board_and_card(run_copy, tm
 
 
 def test_a_comma_list_and_a_seed_reach_the_evaluation(trained_run, tmp_path):
-    cfg = compose("eval", [f"checkpoint={trained_run / 'last.pt'}", "train.threads=1",
+    cfg = compose("eval", [f"checkpoint={trained_run / 'last.pt'}", "runtime.threads=1",
                            "eval.corruptions='rotate,drop_local'", "eval.corruption_seed=5"])
     summary = evaluate_checkpoint(cfg, tmp_path, overrides=[])["corruptions"]
     assert list(summary["kinds"]) == ["rotate", "drop_local"] and summary["seed"] == 5

@@ -50,6 +50,9 @@ def test_training_writes_the_card(run, tiny_data):
     assert "variant: `conv1d`" in recipe and f"{count_parameters(model):,} parameters" in recipe
     assert f"{multiply_adds_per_sample(model, 32) / 1e6:.1f}M multiply-adds" in recipe
     assert ["`train.batch_size`", "4"] in table_rows(recipe) and ["`data.val_fraction`", "0.25"] in table_rows(recipe)
+    keys = {row[0].strip("`") for row in table_rows(recipe)}  # the settings that change results, from their roles
+    assert {"data.augment.point_dropout", "train.grad_clip", "model.fast", "seed"} <= keys
+    assert not keys & {"runtime.threads", "train.log_every", "data.root", "train.num_workers"}
     test = section(card, "Test results (last epoch, seed 0)")
     assert f"overall accuracy **{100 * metrics['test/acc']:.1f}%**" in test
     assert f"`best.pt` (picked on validation): accuracy {100 * metrics['test/best_acc']:.1f}%" in test

@@ -255,7 +255,7 @@ def pcd_run(tmp_path_factory):
     out.mkdir()
     train(compose(overrides=["data=folder", f"data.root={root}", "data.num_points=32", "data.dense_points=64",
                              "data.val_fraction=0.25", "data.workers=1", "train.epochs=2", "train.batch_size=4",
-                             "train.log_every=1", "train.num_clouds=2", "train.threads=1"]), run_dir=out)
+                             "train.log_every=1", "train.num_clouds=2", "runtime.threads=1"]), run_dir=out)
     return out, root
 
 

@@ -30,7 +30,7 @@ def inputs(trained_run, tiny_data, tmp_path_factory):
 def predict(checkpoint: Path, files: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "pointnet.apps.predict", f"checkpoint={checkpoint}",
-                           f"files={files}", f"hydra.run.dir={cwd / 'run'}", "train.threads=1", *args],
+                           f"files={files}", f"hydra.run.dir={cwd / 'run'}", "runtime.threads=1", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -83,7 +83,7 @@ def test_sweep_job_dirs_are_named_by_their_number_and_overrides():
 
 
 def test_jobs_whose_shown_overrides_match_still_get_their_own_dirs():
-    """``experiment=modern train.threads=1,2``: threads is left out of the name, the job number is not;
+    """``experiment=modern runtime.threads=1,2``: threads is left out of the name, the job number is not;
     so are values equal once shortened and keys equal once cut to their last part."""
     names = {sweep_subdir("experiment=modern", n) for n in range(2)}
     names |= {sweep_subdir(f"train.lr={v}", n) for n, v in ((2, "0.00125201"), (3, "0.00125204"))}
@@ -170,7 +170,7 @@ def test_keys_left_out_of_job_names_are_the_ones_left_out_of_hparams():
 
     excluded = set(hydra_config().job.config.override_dirname.exclude_keys)
     assert not any(changes_results(k) for k in excluded), excluded
-    assert {"train.figures_every", "train.threads", "data.root", "resume", "train.compile"} <= excluded
+    assert {"train.figures_every", "runtime.threads", "data.root", "resume", "train.compile"} <= excluded
     assert not {"train.lr", "train.epochs", "model.shared_mlp", "seed", "data.augment.rotate"} & excluded
     assert excluded == {k for k, r in roles().items() if r in ("speed", "place", "report")}
 
@@ -189,6 +189,15 @@ def test_the_roles_decide_what_a_resume_may_change():
     assert config_differences(saved, now, free) == ["model.dropout: 0.3 -> 0.5"]
 
 
+def test_a_checkpoint_from_before_the_runtime_group_resumes_with_other_runtime_keys():
+    from pointnet.apps.schema import resume_may_differ
+    from pointnet.training.state import config_differences
+
+    saved = {"train": {"lr": 0.001, "threads": 1, "device": "auto"}}
+    now = {"train": {"lr": 0.001, "threads": None, "device": None}, "runtime": {"threads": 2, "device": "cpu"}}
+    assert config_differences(saved, now, resume_may_differ()) == []
+
+
 def test_an_optuna_sweep_without_a_validation_split_is_refused_before_work(tiny_data, tmp_path):
     result = sweep(tmp_path, "hydra/sweeper=recipe_search", "hydra.sweeper.n_trials=1",
                    *tiny_overrides(tiny_data, "data.val_fraction=0"), ok=False)
@@ -205,7 +214,7 @@ def test_the_variant_sweep_budget_shows_learning(tmp_path):
     root = tmp_path / "synthetic"
     generate_synthetic(root, seed=0, train_per_class=8, test_per_class=8, progress=False)
     cfg = compose(overrides=["experiment=variant_sweep", f"data.root={root}", "data.generate=false",
-                             "data.workers=1", "train.threads=1", "train.num_clouds=0"])
+                             "data.workers=1", "runtime.threads=1", "train.num_clouds=0"])
     metrics = train(cfg, run_dir=tmp_path / "run")
     losses = [row["train/loss"] for row in json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]]
     assert len(losses) == cfg.train.epochs and losses[-1] < 0.85 * losses[0], losses

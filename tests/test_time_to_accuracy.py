@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["data.num_points=32", "data.dense_points=64", "train.batch_size=4", "train.threads=1", "data.workers=1",
+TINY = ["data.num_points=32", "data.dense_points=64", "train.batch_size=4", "runtime.threads=1", "data.workers=1",
         "train.early_points=16", "train.num_clouds=0"]
 
 

@@ -30,6 +30,7 @@ from pointnet.apps.config import (
 )
 from pointnet.apps.exits import one_line_errors, tell_torchrun
 from pointnet.apps.preflight import check_finite, check_group_choices, check_runtime, check_used_keys
+from pointnet.apps.schema import APPS, adopt_old_runtime_keys
 from pointnet.data.errors import DatasetError
 from pointnet.errors import ConfigError
 
@@ -51,7 +52,7 @@ def _validate_reader(cfg: DictConfig) -> None:
         raise ConfigError("checkpoint", f"no such file: {Path(cfg.checkpoint).resolve()}")
     validate_model(cfg.model)
     validate_eval(cfg.eval)
-    check_runtime(cfg.train.threads, cfg.train.device)
+    check_runtime(cfg.runtime.threads, cfg.runtime.device)
 
 
 def _validate_predict(cfg: DictConfig) -> None:
@@ -77,7 +78,8 @@ def check_config(app: str, cfg: DictConfig, defaults: DictConfig, choices: Mappi
     options; ``options(group)``: the options that exist.
     """
     check_group_choices(choices, options)
-    check_used_keys(app, cfg, defaults)
+    check_used_keys(app, APPS[app].reads(), cfg, defaults)
+    adopt_old_runtime_keys(cfg)
     check_finite(cfg)
     VALIDATE[app](cfg)
 

@@ -35,14 +35,14 @@ def _typed(overrides: list[str], prefix: str) -> list[str]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``train.device`` as a torch device: ``auto`` is CUDA when available, else the CPU."""
+    """``runtime.device`` as a torch device: ``auto`` is CUDA when available, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
 def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointNet, dict[str, Any]]:
-    """Rebuild the saved model on ``train.device``, under the variant (and fast flag) typed if any."""
+    """Rebuild the saved model on ``runtime.device``, under the variant (and fast flag) typed if any."""
     if not cfg.checkpoint:
         raise ConfigError("checkpoint", "required: checkpoint=PATH/TO/last.pt (or best.pt)")
     path = Path(cfg.checkpoint)
@@ -51,7 +51,7 @@ def model_from_checkpoint(cfg: DictConfig, overrides: list[str]) -> tuple[PointN
     for override in _typed(overrides, "model."):
         key = override.split("=", 1)[0].split(".", 1)[1]
         changes[key] = cfg.model[key]
-    return model_from_state(state, path, **changes).to(resolve_device(cfg.train.device)), state
+    return model_from_state(state, path, **changes).to(resolve_device(cfg.runtime.device)), state
 
 
 def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[PointNet, dict[str, Any], DictConfig]:
@@ -62,9 +62,9 @@ def open_checkpoint(cfg: DictConfig, overrides: list[str] | None) -> tuple[Point
     overrides = task_overrides() if overrides is None else overrides
     validate_model(cfg.model)
     validate_eval(cfg.eval)
-    check_runtime(cfg.train.threads, cfg.train.device)
+    check_runtime(cfg.runtime.threads, cfg.runtime.device)
     tune_malloc()
-    ThreadGovernor(cfg.train.threads).start()  # train.threads fixes the count; null: chosen from the load
+    ThreadGovernor(cfg.runtime.threads).start()  # runtime.threads fixes the count; null: chosen from the load
     model, state = model_from_checkpoint(cfg, overrides)
     return model, state, data_config(cfg, state, overrides)
 

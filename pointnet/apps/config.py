@@ -121,7 +121,7 @@ def validate_train(cfg: Any) -> None:
     validate_budget(train, cfg.data.num_points)
     _check(train.figures_every >= 0, "train.figures_every", f"must be >= 0 (0: test figures only), got "
            f"{train.figures_every}")
-    check_runtime(train.threads, train.device, train.num_workers)
+    check_runtime(cfg.runtime.threads, cfg.runtime.device, train.num_workers)
     _check(cfg.eval.batch_size > 0, "eval.batch_size", f"must be > 0, got {cfg.eval.batch_size}")
     _check_choice(cfg.optimizer.name, "optimizer.name", OPTIMIZERS)
     _check_choice(cfg.scheduler.name, "scheduler.name", SCHEDULERS)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from pointnet.apps.cli import app_main
 from pointnet.apps.common import open_checkpoint, prepare_data
 from pointnet.apps.config import ConfigError, validate_data
-from pointnet.apps.schema import register_configs
+from pointnet.apps.schema import recipe, register_configs
 from pointnet.data import PointCloudDataset
 from pointnet.data.pipeline.corruptions import parse_corruptions
 from pointnet.reporting.board import RunBoard
@@ -82,7 +82,7 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
             "checkpoint": str(cfg.checkpoint), "split": cfg.eval.split, "votes": cfg.eval.votes}
     if summary is not None:
         card["corruptions"] = card_facts(summary, os.path.relpath(out_dir / "corruptions.md", run_dir))
-    refresh_model_card(run_dir, state, model, card)
+    refresh_model_card(run_dir, state, model, card, recipe(state.get("config", {})))
     log.info("%s on %s (%d shapes, %d vote(s)): accuracy %.4f, mean class accuracy %.4f\n%s",
              model.shared_mlp, cfg.eval.split, cm.total, cfg.eval.votes, cm.accuracy, cm.mean_class_accuracy,
              cm.table(point_set.classes))
@@ -147,7 +147,7 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
     for k in range(min(count, len(dataset))):
         index = k * len(dataset) // count
         points, label = dataset[index]
-        critical = critical_point_indices(model, points.to(device)).cpu()  # model on train.device
+        critical = critical_point_indices(model, points.to(device)).cpu()  # model on runtime.device
         fig = critical_points_figure(points, critical, f"{classes[int(label)]} #{index}")
         board.writer.add_figure(f"critical_points/{index}_{classes[int(label)]}", fig, 0, close=False)
         save_figure(fig, out_dir / f"critical_points_{index}_{classes[int(label)]}.png")

@@ -90,7 +90,7 @@ def sweep_subdir(override_dirname: str, job_num: int) -> str:
 
     Keys are cut to their last part, sampled values to 4 digits, ``/`` in values becomes ``_`` and keys
     that do not change results are left out (``exclude_keys``), so two jobs can share a name
-    (``experiment=modern train.threads=1,2``): the leading job number keeps each job in its own dir.
+    (``experiment=modern runtime.threads=1,2``): the leading job number keeps each job in its own dir.
     """
     items = []
     for item in filter(None, str(override_dirname).split(",")):

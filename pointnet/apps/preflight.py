@@ -1,9 +1,8 @@
 """Checks every app runs on its composed config before any work: keys it uses, group names, devices.
 
-The schema is shared by all apps (``pointnet.apps.schema.Config``), so a key one app ignores would
-otherwise be accepted silently (``pointnet-train checkpoint=x``). Each app therefore lists the
-config paths it reads (:data:`APP_KEYS`); a value that differs from the app's own defaults anywhere
-else is refused, naming the key. Optional config groups (``experiment``) are checked against the
+Each app has its own schema (``pointnet.apps.schema``), which refuses another app's keys; where an app reads
+part of a shared group only (``pointnet-predict`` and ``data``), a value that differs from the app's own defaults
+outside what it reads is refused here, naming the key. Optional config groups (``experiment``) are checked against the
 options that exist, because Hydra drops an unknown optional choice without a word.
 """
 from __future__ import annotations
@@ -19,17 +18,6 @@ from pointnet.errors import ConfigError
 from pointnet.roles import leaves, under
 
 T = TypeVar("T")
-
-APP_KEYS: dict[str, tuple[str, ...]] = {
-    "train": ("model", "data", "optimizer", "scheduler", "train", "seed", "resume", "eval.batch_size"),
-    "eval": ("model", "data", "checkpoint", "train.threads", "train.device", "eval.split", "eval.batch_size",
-             "eval.votes", "eval.critical_points", "eval.corruptions", "eval.corruption_seed"),
-    "predict": ("model", "data.num_points", "data.up_axis", "data.normals", "checkpoint", "files", "seed",
-                "train.threads", "train.device", "eval.votes", "eval.top_k", "predict"),
-    "prepare": ("data",),
-    "export": ("checkpoint", "export"),
-}
-"""Per app (``pointnet-<app>``): the config paths it reads; a path covers every key below it."""
 
 
 def plain_dict(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
@@ -59,8 +47,9 @@ def changed_keys(cfg: Any, defaults: Any) -> list[str]:
     return sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, missing) != theirs.get(k, missing))
 
 
-def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
-    """Refuse keys not in ``defaults`` (``+model.bogus=1``) and changed ones ``pointnet-<app>`` does not read.
+def check_used_keys(app: str, reads: tuple[str, ...], cfg: Any, defaults: Any) -> None:
+    """Refuse keys not in ``defaults`` (``+model.bogus=1``) and changed ones ``pointnet-<app>`` does not read
+    (``reads``: the config paths it reads).
 
     The error names the first such key and lists the others.
     """
@@ -68,10 +57,9 @@ def check_used_keys(app: str, cfg: Any, defaults: Any) -> None:
     added = [k for k, _ in leaves(_plain(cfg)) if k not in known]
     if added:
         raise ConfigError(added[0], "unknown key (not in the config schema)" + _also(added))
-    allowed = APP_KEYS[app]
-    unused = [k for k in changed_keys(cfg, defaults) if not under(k, allowed)]
+    unused = [k for k in changed_keys(cfg, defaults) if not under(k, reads)]
     if unused:
-        raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(allowed)}; "
+        raise ConfigError(unused[0], f"not used by pointnet-{app}, which reads only {', '.join(reads)}; "
                                      "remove it (or run the app that uses it)" + _also(unused))
 
 
@@ -101,18 +89,18 @@ def check_group_choices(choices: Mapping[str, Any], options: Callable[[str], lis
 
 
 def check_runtime(threads: int | None, device: str, num_workers: int = 0) -> None:
-    """Refuse thread, worker and device settings this process cannot use (``train.*`` keys)."""
+    """Refuse thread, worker and device settings this process cannot use (``runtime.*``, ``train.num_workers``)."""
     if threads is not None and threads < 1:
-        raise ConfigError("train.threads", f"must be >= 1 or null (torch's default), got {threads}")
+        raise ConfigError("runtime.threads", f"must be >= 1 or null (torch's default), got {threads}")
     if num_workers < 0:
         raise ConfigError("train.num_workers", f"must be >= 0 (0 loads batches in the main process), got {num_workers}")
     if device in ("auto", "cpu"):
         return
     head, sep, index = device.partition(":")
     if head != "cuda" or (sep and not index.isdigit()):
-        raise ConfigError("train.device", f"must be auto, cpu or cuda[:N], got {device!r}")
+        raise ConfigError("runtime.device", f"must be auto, cpu or cuda[:N], got {device!r}")
     if not torch.cuda.is_available():
-        raise ConfigError("train.device", f"{device!r} requested but CUDA is not available here "
-                                          f"(torch {torch.__version__}); use train.device=cpu or auto")
+        raise ConfigError("runtime.device", f"{device!r} requested but CUDA is not available here "
+                                          f"(torch {torch.__version__}); use runtime.device=cpu or auto")
     if int(index or 0) >= torch.cuda.device_count():
-        raise ConfigError("train.device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise ConfigError("runtime.device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) here")

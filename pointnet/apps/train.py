@@ -76,12 +76,12 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     validate(cfg, training=True)
     run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
     tune_malloc()
-    threads = ThreadGovernor(cfg.train.threads)  # train.threads fixes the count; null: chosen from the load
+    threads = ThreadGovernor(cfg.runtime.threads)  # runtime.threads fixes the count; null: chosen from the load
     threads.start()
     set_matmul_precision(cfg.train.precision)
     d = cfg.train.distributed
     placement = dist.placement_from_env()
-    device = dist.rank_device(resolve_device(cfg.train.device), placement)
+    device = dist.rank_device(resolve_device(cfg.runtime.device), placement)
     backend = dist.resolve_backend(d.backend, device)
     dist.check_sync_batchnorm(d.sync_batchnorm, backend)
     batches = split_batch(cfg.train.batch_size, placement.world_size, d.batch_scope)  # (per rank, global)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +24,6 @@ from pointnet.training.state import TrainingState
 
 log = logging.getLogger(__name__)
 CARD, FACTS = "MODEL_CARD.md", "model_card.json"
-RECIPE_KEYS = ("train.epochs", "train.batch_size", "train.lr", "optimizer.name", "optimizer.weight_decay",
-               "scheduler.name", "scheduler.step_size", "scheduler.gamma", "train.reg_weight", "train.precision",
-               "model.dropout", "model.input_transform", "model.feature_transform", "data.num_points",
-               "data.val_fraction", "data.max_per_class", "data.augment.rotate", "data.augment.jitter_sigma",
-               "data.augment.scale_low", "data.augment.scale_high", "data.augment.shift", "seed",
-               "train.budget_minutes", "train.early_points", "train.early_fraction", "train.label_smoothing",
-               "train.ema_decay")
-
-
-def _lookup(config: dict[str, Any], dotted: str) -> Any:
-    value: Any = config
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def cpu_name() -> str:
@@ -67,25 +52,28 @@ def results(cm: ConfusionMatrix, classes: list[str], image: Path, run_dir: Path)
             "image": os.path.relpath(image, run_dir)}
 
 
-def base_facts(config: dict[str, Any], model_args: dict[str, Any], classes: list[str],
-               model: torch.nn.Module) -> dict[str, Any]:
-    """What a checkpoint alone tells (its ``config``, ``model_args``, ``classes``): data, recipe, size, cost."""
+def base_facts(config: dict[str, Any], model_args: dict[str, Any], classes: list[str], model: torch.nn.Module,
+               recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint alone tells (its ``config``, ``model_args``, ``classes``): data, recipe, size, cost.
+
+    ``recipe``: every setting that changes results (the apps derive it from the config's roles, as HParams).
+    """
     data = config.get("data", {})
     return {
         "data": {"name": data.get("name"), "root": data.get("root"), "classes": list(classes),
                  "up_axis": data.get("up_axis", "z"), "num_points": data.get("num_points", 1024),
                  "normals": data.get("normals", False), "shapes": {}},
         "variant": model_args.get("shared_mlp"),
-        "recipe": {key: _lookup(config, key) for key in RECIPE_KEYS if _lookup(config, key) is not None},
+        "recipe": dict(recipe),
         "parameters": count_parameters(model),
         "multiply_adds": multiply_adds_per_sample(model, int(data.get("num_points", 1024))),
     }
 
 
 def training_facts(state: TrainingState, metrics: dict[str, float], test: dict[str, Any],
-                   shapes: dict[str, int]) -> dict[str, Any]:
+                   shapes: dict[str, int], recipe: Mapping[str, Any]) -> dict[str, Any]:
     """The card facts at the end of training: ``test`` from ``results``, ``shapes`` per split."""
-    facts = base_facts(state.config, state.model_args, state.classes, state.model)
+    facts = base_facts(state.config, state.model_args, state.classes, state.model, recipe)
     facts["data"]["shapes"] = dict(shapes)
     history = state.progress.history
     facts["test"] = {**test, **{k: metrics[f"test/{k}"] for k in ("best_acc", "best_mean_class_acc")
@@ -108,8 +96,9 @@ def write_model_card(run_dir: Path, facts: dict[str, Any]) -> Path:
 
 
 def refresh_model_card(run_dir: Path, state: dict[str, Any], model: torch.nn.Module,
-                       evaluation: dict[str, Any]) -> Path | None:
-    """Put an evaluation (``results`` plus ``checkpoint``, ``split``, ``votes``) into the run's card.
+                       evaluation: dict[str, Any], recipe: Mapping[str, Any]) -> Path | None:
+    """Put an evaluation (``results`` plus ``checkpoint``, ``split``, ``votes``) into the run's card;
+    ``recipe`` (the checkpoint's settings that change results) serves a run from before model cards.
 
     Returns the card's path, or None when the run dir cannot be written (the evaluation itself stands).
     """
@@ -117,7 +106,7 @@ def refresh_model_card(run_dir: Path, state: dict[str, Any], model: torch.nn.Mod
     if facts_file.is_file():
         facts = json.loads(facts_file.read_text())
     else:  # a run from before model cards: what the checkpoint tells
-        facts = base_facts(state.get("config", {}), state["model_args"], state["classes"], model)
+        facts = base_facts(state.get("config", {}), state["model_args"], state["classes"], model, recipe)
     facts["evaluation"] = evaluation
     try:
         return write_model_card(Path(run_dir), facts)

@@ -130,7 +130,7 @@ class RunReport(Reporter):
         self.clouds(state.evaluated, step)
         self.board.hparams_done()
         test = results(last, self.classes, self.run_dir / "confusion_test.png", self.run_dir)
-        write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes))
+        write_model_card(self.run_dir, training_facts(state, metrics, test, self.shapes, self.hparams))
         # last, and whole or not at all: a finished run is one with metrics.json
         atomic_write_text(self.run_dir / "metrics.json", json.dumps(finite_or_null(
             {**metrics, "test/shapes": last.total, "test/confusion": last.matrix.tolist(), "history": history}),

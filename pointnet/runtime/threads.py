@@ -4,7 +4,7 @@ On a machine other processes use, torch's intra-op threads wait for each other w
 one is preempted, so a fixed count of "all cores" collapses (0.27 of the quiet throughput beside one
 CPU-bound process on 2 cores). ``ThreadGovernor`` picks the count from the cores the *other*
 processes keep busy (``/proc/stat`` minus this process's own CPU time), at start-up and again each
-epoch or when steps slow down; an explicit ``train.threads`` fixes it instead.
+epoch or when steps slow down; an explicit ``runtime.threads`` fixes it instead.
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class ThreadGovernor:
         self.history.append((others, threads))
         if threads == current:
             return threads
-        log.info("threads %d -> %d: other processes keep %.1f of %d cores busy (train.threads fixes the count)",
+        log.info("threads %d -> %d: other processes keep %.1f of %d cores busy (runtime.threads fixes the count)",
                  current, threads, others, self.cores)
         return set_threads(threads)
 

@@ -78,9 +78,7 @@ class TrainSettings:
     ema_decay: float = 0.0  # > 0: validate, test and save a moving average of the weights (per step); 0 = off
     bn_momentum: BatchNormMomentum = field(default_factory=BatchNormMomentum)
     num_workers: int = field(default=0, metadata=SPEED_ROLE)
-    threads: int | None = field(default=None, metadata=SPEED_ROLE)
     device_data: bool | None = None
-    device: str = field(default="auto", metadata=SPEED_ROLE)
     compile: bool = field(default=False, metadata=SPEED_ROLE)
     compile_mode: str = field(default="default", metadata=SPEED_ROLE)
     precision: str = "float32"

@@ -55,10 +55,10 @@ KINDS = ("truncated", "bit flip", "empty", "another class count", "another input
 def command(name, bad, data, folder):
     out = folder / "out" / f"{name}-{bad.parent.name}"
     if name == "evaluate":
-        return runner.app("evaluate", f"checkpoint={bad}", f"hydra.run.dir={out}", "train.threads=1")
+        return runner.app("evaluate", f"checkpoint={bad}", f"hydra.run.dir={out}", "runtime.threads=1")
     if name == "predict":
         return runner.app("predict", f"checkpoint={bad}", f"files=[{folder / 'cloud.npy'}]", f"hydra.run.dir={out}",
-                          "train.threads=1")
+                          "runtime.threads=1")
     return runner.app("train", *runner.train_args(data, out, f"resume={bad}"))
 
 

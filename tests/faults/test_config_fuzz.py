@@ -20,21 +20,28 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pointnet.apps.cli import check_config, group_options
 from pointnet.apps.config import ConfigError
-from pointnet.apps.preflight import APP_KEYS
+from pointnet.apps.schema import APPS, register_configs
 from pointnet.roles import leaves as config_leaves
-from pointnet.roles import under as reads
-from pointnet.apps.schema import Config, register_configs
+from pointnet.roles import under
 from tests.faults.conftest import fuzz_budget_s
 from tests.helpers import tiny_overrides
 
-CONFIG_NAMES = {"train": "train", "eval": "eval", "predict": "predict", "prepare": "train", "export": "export"}
-SCHEMA = OmegaConf.structured(Config)
-LEAVES = [key for key, _ in config_leaves(OmegaConf.to_container(SCHEMA))]
+CONFIG_NAMES = {name: app.config for name, app in APPS.items()}
+SCHEMAS = {name: OmegaConf.structured(app.schema) for name, app in APPS.items()}
+LEAVES = sorted({key for schema in SCHEMAS.values() for key, _ in config_leaves(OmegaConf.to_container(schema))})
 
 
-def node_type(key: str) -> str:
+def in_schema(app: str, key: str) -> bool:
+    return OmegaConf.select(SCHEMAS[app], key, default="<absent>") != "<absent>"
+
+
+def reads(key: str, app: str) -> bool:
+    return under(key, APPS[app].reads())
+
+
+def node_type(app: str, key: str) -> str:
     parent, _, name = key.rpartition(".")
-    node = OmegaConf.select(SCHEMA, parent) if parent else SCHEMA
+    node = OmegaConf.select(SCHEMAS[app], parent) if parent else SCHEMAS[app]
     return type(node._get_node(name)).__name__
 
 
@@ -58,7 +65,9 @@ def other_value(value):
 
 def case(app: str, key: str, rng: random.Random, defaults) -> tuple[str, str, str]:
     """``(kind, key that must be named, override)`` for one fuzzed setting of ``app``."""
-    if not reads(key, APP_KEYS[app]):
+    if not in_schema(app, key):
+        return "other_app", key, f"{key}=7"
+    if not reads(key, app):
         return "other_app", key, f"{key}={other_value(OmegaConf.select(defaults, key))}"
     kind = rng.choice(["wrong_type", "out_of_range", "unknown_key"])
     kinds = {"wrong_type": WRONG_TYPES, "out_of_range": OUT_OF_RANGE}
@@ -66,7 +75,7 @@ def case(app: str, key: str, rng: random.Random, defaults) -> tuple[str, str, st
         parent = key.rpartition(".")[0]
         typo = rng.choice([f"{key}s", f"+{parent + '.' if parent else ''}bogus", f"{key[:-1]}"])
         return kind, typo.lstrip("+"), f"{typo}=1"
-    return kind, key, f"{key}={rng.choice(kinds[kind][node_type(key)])}"
+    return kind, key, f"{key}={rng.choice(kinds[kind][node_type(app, key)])}"
 
 
 def outcome(app: str, base: list[str], overrides: list[str], defaults) -> tuple[str, str, object]:
@@ -88,7 +97,7 @@ def honoured(app: str, key: str, override: str, cfg) -> bool:
     typed = OmegaConf.from_dotlist([override.lstrip("+")])
     want, got = OmegaConf.select(typed, key), OmegaConf.select(cfg, key)
     same = want == got or (isinstance(want, float) and isinstance(got, float) and math.isnan(want) and math.isnan(got))
-    return reads(key, APP_KEYS[app]) and same
+    return reads(key, app) and same
 
 
 def base_overrides(app: str, tiny_data, checkpoint) -> list[str]:
@@ -105,11 +114,13 @@ def hydra_context():
         yield
 
 
-def test_keys_of_other_apps_are_refused_all_named(hydra_context, tiny_data, trained_run, fault_log):
-    """Every schema key an app does not read, set at once: refused before work, each one named."""
+def test_keys_an_app_has_but_does_not_read_are_refused_all_named(hydra_context, tiny_data, trained_run, fault_log):
+    """Every key of an app's schema that it does not read, set at once: refused before work, each one named."""
     for app, name in CONFIG_NAMES.items():
         defaults = compose(name)
-        others = [k for k in LEAVES if not reads(k, APP_KEYS[app])]
+        others = [k for k in LEAVES if in_schema(app, k) and not reads(k, app)]
+        if not others:
+            continue
         overrides = [f"{k}={other_value(OmegaConf.select(defaults, k))}" for k in others]
         result, message, _ = outcome(app, base_overrides(app, tiny_data, trained_run / "last.pt"), overrides, defaults)
         missing = [k for k in others if k not in message]
@@ -125,7 +136,7 @@ def test_every_key_an_app_reads_is_refused_naming_it_or_honoured(hydra_context, 
     failures = []
     defaults = {app: compose(name) for app, name in CONFIG_NAMES.items()}
     # every key once under the first app that reads it (train reads most), then random (app, key) pairs
-    sweep = [(next(app for app in CONFIG_NAMES if reads(key, APP_KEYS[app])), key) for key in LEAVES]
+    sweep = [(next(app for app in CONFIG_NAMES if reads(key, app)), key) for key in LEAVES]
     while sweep or time.perf_counter() - start < budget:
         app, key = sweep.pop(0) if sweep else (rng.choice(list(CONFIG_NAMES)), rng.choice(LEAVES))
         kind, named, override = case(app, key, rng, defaults[app])

@@ -178,7 +178,7 @@ def test_a_corrupted_or_stale_cache_is_detected_reported_and_rebuilt(tiny_data, 
 def test_cache_deleted_under_a_running_evaluation(trained_run, tmp_path, fault_log):
     def evaluate(cache: Path, out: Path) -> list[str]:
         return [sys.executable, "-m", "pointnet.apps.evaluate", f"checkpoint={trained_run / 'last.pt'}",
-                f"data.cache_dir={cache}", "train.threads=1", f"hydra.run.dir={out}"]
+                f"data.cache_dir={cache}", "runtime.threads=1", f"hydra.run.dir={out}"]
 
     built = tmp_path / "cache"
     full = watch(evaluate(built, tmp_path / "ref"), lambda: True, tmp_path)  # also builds the cache
