@@ -6,39 +6,27 @@ instead of a dozen keyword arguments. Each field's role (``pointnet.roles``) say
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pointnet.data.pipeline.augment import Augmentation
+from pointnet.data.pipeline.augment import Augmentation, AugmentStrengths
 from pointnet.data.readers.sampling import z_up_axes
 from pointnet.roles import PLACE_ROLE, SPEED_ROLE
 
 
 @dataclass
-class AugmentSettings:
-    """``data.augment``: the training augmentation's keys (see ``Augmentation`` for what each does)."""
+class AugmentSettings(AugmentStrengths):
+    """``data.augment``: the training augmentation's keys (see ``Augmentation`` for what each does); the scale's
+    range and the mirror's axes as a config writes them."""
 
-    rotate: bool = True
-    jitter_sigma: float = 0.01
-    jitter_clip: float = 0.05
     scale_low: float = 0.8
     scale_high: float = 1.25
-    shift: float = 0.1
-    shuffle: bool = True
-    anisotropic: bool = False
-    point_dropout: float = 0.0
-    # robustness to missing parts and outliers (ModelNet-C's drop_local, add_global; see configs/experiment/robust.yaml)
-    local_dropout: float = 0.0  # max share of a cloud's points, the nearest to a random point, dropped (0: off)
-    noise_points: float = 0.0  # max share of a cloud's points replaced by uniform noise in its bounding box (0: off)
     mirror: str = ""  # axes in the data's own coordinates (e.g. "x", "xz"), each negated with probability 1/2
 
     def augmentation(self, up_axis: str) -> Augmentation:
         """These keys as the pipeline's ``Augmentation``, the mirror's axes named in the z-up frame."""
-        return Augmentation(rotate=self.rotate, jitter_sigma=self.jitter_sigma, jitter_clip=self.jitter_clip,
-                            scale=(self.scale_low, self.scale_high), shift=self.shift, shuffle=self.shuffle,
-                            anisotropic=self.anisotropic, point_dropout=self.point_dropout,
-                            mirror=z_up_axes(self.mirror, up_axis), local_dropout=self.local_dropout,
-                            noise_points=self.noise_points)
+        shared = {f.name: getattr(self, f.name) for f in fields(AugmentStrengths)}
+        return Augmentation(**shared, scale=(self.scale_low, self.scale_high), mirror=z_up_axes(self.mirror, up_axis))
 
 
 @dataclass

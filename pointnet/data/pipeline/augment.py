@@ -20,8 +20,24 @@ import torch
 Cloud = TypeVar("Cloud", np.ndarray, torch.Tensor)
 
 
-@dataclass(frozen=True)
-class Augmentation:
+@dataclass
+class AugmentStrengths:
+    """The operations' switches and strengths that the config (``data.augment``) and ``Augmentation`` name alike;
+    the defaults are the usual PointNet recipe (see ``Augmentation`` for what each does)."""
+
+    rotate: bool = True
+    jitter_sigma: float = 0.01
+    jitter_clip: float = 0.05
+    shift: float = 0.1
+    shuffle: bool = True
+    anisotropic: bool = False
+    point_dropout: float = 0.0
+    local_dropout: float = 0.0
+    noise_points: float = 0.0
+
+
+@dataclass
+class Augmentation(AugmentStrengths):
     """Random per-cloud transforms; evaluation never applies them.
 
     Args:
@@ -55,17 +71,8 @@ class Augmentation:
     them as they are); shift and jitter leave them alone.
     """
 
-    rotate: bool = True
-    jitter_sigma: float = 0.01
-    jitter_clip: float = 0.05
     scale: tuple[float, float] | None = (0.8, 1.25)
-    shift: float = 0.1
-    shuffle: bool = True
-    anisotropic: bool = False
-    point_dropout: float = 0.0
     mirror: tuple[int, ...] = ()
-    local_dropout: float = 0.0
-    noise_points: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scale is not None:
