@@ -30,6 +30,11 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def output_dir() -> Path:
+    """The running Hydra app's output dir: ``hydra.run.dir``, or a sweep job's own dir."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
 def _typed(overrides: list[str], prefix: str) -> list[str]:
     return [o.lstrip("+~") for o in overrides if o.lstrip("+~").startswith(prefix)]
 

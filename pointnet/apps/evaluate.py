@@ -17,11 +17,10 @@ import os
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import open_checkpoint, prepare_data
+from pointnet.apps.common import open_checkpoint, output_dir, prepare_data
 from pointnet.apps.config import ConfigError, validate_data
 from pointnet.apps.schema import recipe, register_configs
 from pointnet.data import PointCloudDataset
@@ -157,7 +156,7 @@ def export_critical_points(model, dataset: PointCloudDataset, classes: list[str]
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="eval")
 @app_main("eval")
 def main(cfg: DictConfig) -> float:
-    return evaluate_checkpoint(cfg, HydraConfig.get().runtime.output_dir)["acc"]
+    return evaluate_checkpoint(cfg, output_dir())["acc"]
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import open_checkpoint
+from pointnet.apps.common import open_checkpoint, output_dir
 from pointnet.apps.config import validate_predict
 from pointnet.apps.schema import register_configs
 from pointnet.data import MeshError
@@ -74,7 +73,7 @@ def predict_files(cfg: DictConfig, out_dir: str | Path, overrides: list[str] | N
 @hydra.main(version_base="1.3", config_path="pkg://pointnet.configs", config_name="predict")
 @app_main("predict")
 def main(cfg: DictConfig) -> None:
-    records = predict_files(cfg, HydraConfig.get().runtime.output_dir)
+    records = predict_files(cfg, output_dir())
     if any("error" in r for r in records):
         sys.exit(1)
 

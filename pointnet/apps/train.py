@@ -26,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pointnet.apps.cli import app_main
-from pointnet.apps.common import resolve_device
+from pointnet.apps.common import output_dir, resolve_device
 from pointnet.apps.config import validate
 from pointnet.apps.preflight import plain_dict, settings_object
 from pointnet.apps.run_data import apply_budget, check_batch_fits, load_splits
@@ -74,7 +74,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, float
     group; a lost peer ends every other rank with ``PeerFailure`` within ``train.distributed.timeout_s``.
     """
     validate(cfg, training=True)
-    run_dir = Path(run_dir or HydraConfig.get().runtime.output_dir)
+    run_dir = Path(run_dir) if run_dir else output_dir()
     tune_malloc()
     threads = ThreadGovernor(cfg.runtime.threads)  # runtime.threads fixes the count; null: chosen from the load
     threads.start()
