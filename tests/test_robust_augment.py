@@ -61,27 +61,47 @@ def test_local_dropout_replaces_the_nearest_points_of_a_random_centre(pipeline):
     assert stats.kstest(shares / 0.4, "uniform").pvalue > 1e-3  # r ~ U[0, 0.4] (floored to whole points)
 
 
+def ball(cloud_: np.ndarray) -> tuple[np.ndarray, float]:
+    """The cloud's bounding ball: its centroid and the distance to its farthest point."""
+    centre = cloud_[:, :3].mean(axis=0)
+    return centre, float(np.linalg.norm(cloud_[:, :3] - centre, axis=1).max())
+
+
 def check_noise(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """The replaced points lie in the cloud's bounding box, with unit normals; returns them."""
+    """The replaced points lie in the cloud's bounding ball, with unit normals; returns them."""
     changed = (before != after).any(axis=1)
     noise = after[changed]
-    low, high = before[:, :3].min(axis=0), before[:, :3].max(axis=0)
-    assert ((noise[:, :3] >= low) & (noise[:, :3] <= high)).all()
+    centre, radius = ball(before)
+    assert (np.linalg.norm(noise[:, :3] - centre, axis=1) <= radius * (1 + 1e-5)).all()
     if before.shape[1] == 6:
         np.testing.assert_allclose(np.linalg.norm(noise[:, 3:], axis=1), 1, rtol=1e-5)
     return noise
 
 
 @pytest.mark.parametrize("pipeline", [cpu_outputs, device_outputs], ids=["cpu", "device"])
-def test_noise_points_replace_a_random_share_by_uniform_points_in_the_box(pipeline):
+def test_noise_points_replace_a_random_share_by_uniform_points_in_the_ball(pipeline):
     base = cloud(channels=6)
     outs = pipeline(Augmentation(**STILL, noise_points=0.3), base, 200)
     noise = np.concatenate([check_noise(base, out) for out in outs])
     shares = np.array([(base != out).any(axis=1).mean() for out in outs])
     assert shares.max() <= 0.4 and abs(shares.mean() - 0.15) < 0.02  # r ~ U[0, 0.3], each point with prob. r
-    low, high = base[:, :3].min(axis=0), base[:, :3].max(axis=0)
-    for axis in range(3):
-        assert stats.kstest((noise[:, axis] - low[axis]) / (high[axis] - low[axis]), "uniform").pvalue > 1e-3
+    centre, radius = ball(base)
+    offsets = noise[:, :3] - centre
+    distance = np.linalg.norm(offsets, axis=1)
+    assert stats.kstest((distance / radius) ** 3, "uniform").pvalue > 1e-3  # uniform in the ball: P(d < x R) = x^3
+    for axis in range(3):  # uniform directions: each coordinate of the unit vector ~ U[-1, 1] (Archimedes)
+        assert stats.kstest((offsets[:, axis] / distance + 1) / 2, "uniform").pvalue > 1e-3
+
+
+def test_noise_points_reach_where_modelnet_c_puts_its_outliers():
+    """A flat cloud normalised into the unit sphere: its noise fills the unit ball, as add_global's points do, not
+    its thin box (the first robust recipe's noise, which left the models as fragile to add_global as the paper's)."""
+    g = np.random.default_rng(0)
+    flat = np.concatenate([g.uniform(-1, 1, (1024, 2)), g.uniform(-0.05, 0.05, (1024, 1))], axis=1)
+    flat = ((flat - flat.mean(axis=0)) / np.linalg.norm(flat - flat.mean(axis=0), axis=1).max()).astype(np.float32)
+    outs = cpu_outputs(Augmentation(**STILL, noise_points=0.5), flat, 50)
+    noise = np.concatenate([check_noise(flat, out) for out in outs])
+    assert (np.abs(noise[:, 2]) > 0.2).mean() > 0.5  # the box holds |z| <= 0.05
 
 
 def statistics(outs: np.ndarray, base: np.ndarray) -> dict[str, np.ndarray]:

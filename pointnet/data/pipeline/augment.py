@@ -57,11 +57,11 @@ class Augmentation(AugmentStrengths):
             points nearest a uniformly random point of the cloud (itself included) replaced by the
             point farthest from it (the cloud keeps its size); 0 turns it off.
         noise_points: outliers: a share ``r ~ U[0, noise_points]`` per cloud, each point replaced with
-            probability ``r`` by a point uniform in the cloud's axis-aligned bounding box (and, with
-            normals, a uniformly random unit normal); 0 turns it off.
+            probability ``r`` by a point uniform in the cloud's bounding ball (centred on its centroid, through
+            its farthest point; with normals, a uniformly random unit normal); 0 turns it off.
 
     Point dropout, local dropout and noise points run in that order, before the linear map, so they
-    work in the cached frame and the noise lies in the cloud's own box. The replaced points of both
+    work in the cached frame and the noise lies in the cloud's own bounding ball. The replaced points of both
     dropouts are duplicates of kept ones: max-pooling ignores duplicates, as it ignores the dropped
     points' absence.
 
@@ -154,13 +154,22 @@ def drop_local_parts(points: torch.Tensor, max_share: float, generator: torch.Ge
 
 def add_noise_points(points: torch.Tensor, max_share: float, generator: torch.Generator | None) -> torch.Tensor:
     """``Augmentation.noise_points`` per cloud of ``(B, N, C)`` ``points``: each point replaced with probability
-    ``r ~ U[0, max_share]`` by one uniform in the cloud's bounding box, a random unit normal with it (a new tensor)."""
+    ``r ~ U[0, max_share]`` by one uniform in the cloud's bounding ball (centred on its centroid, through its
+    farthest point), a random unit normal with it (a new tensor).
+
+    The ball, not the box: for a cloud normalised into the unit sphere it is the unit ball, where ModelNet-C's
+    ``add_global`` puts its outliers; a thin shape's box (an airplane's is flat) leaves most of that ball out, and a
+    model trained on box noise stayed as fragile to ``add_global`` as one trained on none.
+    """
     batch, count, channels = points.shape
     share = max_share * torch.rand(batch, 1, generator=generator, device=points.device, dtype=torch.float64)
     replaced = torch.rand(batch, count, generator=generator, device=points.device, dtype=torch.float64) < share
-    low, high = points[..., :3].amin(dim=1, keepdim=True), points[..., :3].amax(dim=1, keepdim=True)
-    noise = low + (high - low) * torch.rand(batch, count, 3, generator=generator, device=points.device,
-                                            dtype=points.dtype)
+    centre = points[..., :3].mean(dim=1, keepdim=True)  # (B, 1, 3)
+    radius = (points[..., :3] - centre).norm(dim=2, keepdim=True).amax(dim=1, keepdim=True)  # (B, 1, 1)
+    direction = torch.randn(batch, count, 3, generator=generator, device=points.device, dtype=points.dtype)
+    direction = direction / direction.norm(dim=2, keepdim=True).clamp_min(1e-12)
+    depth = torch.rand(batch, count, 1, generator=generator, device=points.device, dtype=points.dtype) ** (1 / 3)
+    noise = centre + radius * depth * direction
     if channels >= 6:
         normals = torch.randn(batch, count, 3, generator=generator, device=points.device, dtype=points.dtype)
         noise = torch.cat([noise, normals / normals.norm(dim=2, keepdim=True).clamp_min(1e-12),
