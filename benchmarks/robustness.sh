@@ -5,8 +5,9 @@
 # mean ± std over seeds of the clean, mean corrupted and per-kind accuracy (SWEEP/robustness.md), beside
 # pointnet-summary's clean test accuracies (SWEEP/summary.md).
 #
-#   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 3 hours on 2 quiet cores
-#   bash benchmarks/robustness.sh 24          # other epoch count
+#   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 2.2 hours on 2 quiet cores by the figures below
+#   bash benchmarks/robustness.sh 8           # other epoch count: at 8, each run trained in about 10.5 minutes and
+#                                             # its corruption table took about 5.5 (2026-12-06, docs/results.md)
 #   ROOT=... CACHE=... DENSE=64 SEEDS=0 EXTRA="data.num_points=32" bash benchmarks/robustness.sh 1  # smoke test
 #
 # Needs the machine to itself (see benchmarks/recipes.sh). Environment: PY (python, default
