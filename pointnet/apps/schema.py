@@ -212,7 +212,8 @@ def changes_results(key: str, app: str = "train") -> bool:
 
 def resume_may_differ() -> list[str]:
     """The keys a resumed training run may change: every key not both read by ``pointnet-train`` and ``result``."""
-    return sorted(k for k, r in roles().items() if r not in FIXED_ON_RESUME or not under(k, APPS["train"].reads()))
+    reads = APPS["train"].reads()
+    return sorted(k for k, r in roles().items() if r not in FIXED_ON_RESUME or not under(k, reads))
 
 
 def recipe(config: Mapping[str, Any]) -> dict[str, Setting]:
@@ -226,22 +227,20 @@ def hparams(cfg: DictConfig, world_size: int, global_batch: int) -> dict[str, Se
     return {**recipe(plain_dict(cfg)), "world_size": world_size, "global_batch": global_batch}
 
 
-OLD_RUNTIME_KEYS = {f"train.{name}": f"runtime.{name}" for name in OLD_NAMES}
-"""Old name -> new name of the keys that moved to the ``runtime`` group (the old ones go in the next release)."""
-
-
 def adopt_old_runtime_keys(cfg: DictConfig) -> None:
-    """Move a value typed under an old name (``train.device=cuda``) to its new key, with a ``FutureWarning``.
+    """Move a value typed under an old name (``train.device=cuda``) to its new key (``runtime.device``), with a
+    ``FutureWarning``; the old names go in the next release.
 
     Refused, naming the old key, when the new key is set to another value too.
     """
-    defaults = OmegaConf.structured(RuntimeSettings)
-    for old, new in OLD_RUNTIME_KEYS.items():
+    defaults = RuntimeSettings()
+    for name in OLD_NAMES:
+        old, new = f"train.{name}", f"runtime.{name}"
         value = OmegaConf.select(cfg, old)
         if value is None:
             continue
         current = OmegaConf.select(cfg, new)
-        if current not in (value, defaults[new.split(".")[1]]):
+        if current not in (value, getattr(defaults, name)):
             raise ConfigError(old, f"is the old name of {new}, which is set to {current!r} too; keep {new} only")
         warnings.warn(f"{old} is now {new}; the old name is read until the next release ({new}={value})",
                       FutureWarning, stacklevel=2)
