@@ -49,6 +49,25 @@ def test_eval_counts_every_test_shape_and_votes_rotate(trained_run, tmp_path, ti
     assert list((tmp_path / "voted").glob("critical_points_*.png"))
 
 
+def test_eval_on_val_is_the_runs_own_validation_and_train_the_shapes_it_trained_on(trained_run, tmp_path, tiny_data):
+    checkpoint = f"checkpoint={trained_run / 'last.pt'}"
+    val = evaluate_checkpoint(compose("eval", [checkpoint, "eval.split=val"]), tmp_path / "val", overrides=[])
+    train = evaluate_checkpoint(compose("eval", [checkpoint, "eval.split=train"]), tmp_path / "train", overrides=[])
+    n_train = sum(1 for _ in Path(tiny_data).glob("*/train/*.off"))
+    assert 0 < val["shapes"] < n_train and val["shapes"] + train["shapes"] == n_train
+    saved = json.loads((trained_run / "metrics.json").read_text())
+    assert val["acc"] == pytest.approx(saved["val/acc"], abs=1e-12)  # the last epoch's validation, shape for shape
+
+
+def test_eval_on_val_of_a_run_without_validation_is_refused_before_loading_data(trained_run, tmp_path):
+    from pointnet.apps.config import ConfigError
+
+    cfg = compose("eval", [f"checkpoint={trained_run / 'last.pt'}", "eval.split=val", "data.val_fraction=0",
+                           "data.root=/nonexistent"])
+    with pytest.raises(ConfigError, match=r"^eval.split: val: this run held out no validation shapes"):
+        evaluate_checkpoint(cfg, tmp_path, overrides=["data.val_fraction=0", "data.root=/nonexistent"])
+
+
 def test_eval_without_checkpoint_names_the_key(tmp_path):
     from pointnet.apps.config import ConfigError
 

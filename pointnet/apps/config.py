@@ -13,6 +13,7 @@ from pointnet.apps.preflight import check_runtime
 from pointnet.data import FORMATS
 from pointnet.data.datasets.formats import SUBSETS
 from pointnet.data.pipeline.corruptions import parse_corruptions
+from pointnet.data.pipeline.holdout import SPLIT_NAMES
 from pointnet.data.readers.sampling import UP_AXES
 from pointnet.errors import ConfigError
 from pointnet.inference.export import EXPORT_FORMATS
@@ -96,7 +97,7 @@ def validate_eval(ev: Any) -> None:
     _check(ev.votes >= 1, "eval.votes", f"must be >= 1, got {ev.votes}")
     _check(ev.top_k >= 1, "eval.top_k", f"must be >= 1, got {ev.top_k}")
     _check(ev.critical_points >= 0, "eval.critical_points", f"must be >= 0, got {ev.critical_points}")
-    _check_choice(ev.split, "eval.split", ("train", "test"))
+    _check_choice(ev.split, "eval.split", SPLIT_NAMES)
     try:
         parse_corruptions(ev.corruptions)
     except ValueError as exc:

@@ -1,5 +1,8 @@
 """``pointnet-eval checkpoint=PATH``: accuracy over every test shape, per-class table, confusion image.
 
+``eval.split=val`` evaluates on the validation shapes the run held out (``data.val_fraction``, its ``seed``): the
+split to tune on, corruptions included; ``eval.split=train`` on the shapes it trained on.
+
 Optional rotation voting (``eval.votes=V``: logits averaged over V rotations about the up axis),
 critical-point images (``eval.critical_points=K``) and accuracy under ModelNet-C's corruptions
 (``eval.corruptions=all``: ``corruptions.{md,json,png}``, TensorBoard ``corruption/*``, a model card line).
@@ -25,6 +28,7 @@ from pointnet.apps.config import ConfigError, validate_data
 from pointnet.apps.schema import recipe, register_configs
 from pointnet.data import PointCloudDataset
 from pointnet.data.pipeline.corruptions import parse_corruptions
+from pointnet.data.pipeline.holdout import point_set_of
 from pointnet.reporting.board import RunBoard
 from pointnet.reporting.corruptions import (
     card_facts,
@@ -54,9 +58,12 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: str | Path, overrides: list[st
     if kinds and model.in_channels != 3:
         raise ConfigError("eval.corruptions", "ModelNet-C's corruptions act on xyz clouds and this checkpoint's "
                           "model reads normals (6 channels); evaluate it without eval.corruptions")
+    if cfg.eval.split == "val" and not data.val_fraction:
+        raise ConfigError("eval.split", "val: this run held out no validation shapes (data.val_fraction=0); "
+                          "evaluate on train or test")
     validate_data(data)
     train_set, test_set = prepare_data(data)
-    point_set = test_set if cfg.eval.split == "test" else train_set
+    point_set = point_set_of(cfg.eval.split, train_set, test_set, data.val_fraction, state["config"]["seed"])
     if point_set.classes != state["classes"]:
         raise CheckpointError(cfg.checkpoint, f"trained on classes {state['classes']}, the data has "
                               f"{point_set.classes}", "evaluate it on the data it was trained on (data=...)")

@@ -60,7 +60,7 @@ class ModelConfig:
 
 @dataclass
 class EvalConfig:
-    split: str = "test"
+    split: str = "test"  # train (the shapes trained on), val (held out of train) or test
     batch_size: int = field(default=32, metadata=SPEED_ROLE)
     votes: int = 1
     top_k: int = 3
