@@ -55,3 +55,11 @@ def test_a_large_but_finite_mesh_still_reads(tmp_path):
     path = tmp_path / "large.off"
     path.write_text("OFF\n3 1 0\n0 0 0\n1e50 0 0\n0 1e50 0\n3 0 1 2\n")
     assert read_mesh(path).faces.shape == (1, 3)
+
+
+def test_a_mesh_with_two_dimensional_vertices_is_named_as_such(tmp_path):
+    path = tmp_path / "flat.obj"  # trimesh keeps an OBJ's 2-coordinate vertices as (V, 2)
+    path.write_text("v 0 0\nv 1 0\nv 0 1\nf 1 2 3\n")
+    with pytest.raises(MeshError, match=r"flat.obj: vertices must be \(V, 3\) and faces \(F, 3\) triangles, "
+                                        r"got \(3, 2\) and \(1, 3\)"):
+        read_mesh(path)

@@ -251,11 +251,14 @@ def _refuse_point_cloud(path: Path) -> None:
 
 
 def check_geometry(vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Reject what sampling cannot use: no faces, non-finite coordinates, overflowing or zero total area."""
+    """Reject what sampling cannot use: no faces, not 3-D triangles, non-finite coordinates, overflowing or zero
+    total area."""
     if len(vertices) == 0:
         raise MeshError("no vertices")
     if len(faces) == 0:
         raise MeshError("no faces")
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise MeshError(f"vertices must be (V, 3) and faces (F, 3) triangles, got {vertices.shape} and {faces.shape}")
     finite = np.isfinite(vertices).all(axis=1)
     if not finite.all():
         raise MeshError(f"non-finite coordinates (NaN or inf) at vertex {int(np.argmin(finite))}")
