@@ -74,6 +74,8 @@ def validate_data(data: Any) -> None:
     for key in ("point_dropout", "local_dropout", "noise_points"):
         value = data.augment[key]
         _check(0 <= value < 1, f"data.augment.{key}", f"must be in [0, 1) (0: off), got {value}")
+    _check(0 <= data.augment.tilt <= 90, "data.augment.tilt", f"must be in [0, 90] degrees (0: off), got "
+           f"{data.augment.tilt}")
     mirror = str(data.augment.mirror)
     _check(set(mirror) <= set(UP_AXES) and len(set(mirror)) == len(mirror), "data.augment.mirror",
            f"must name distinct axes among {'/'.join(UP_AXES)} (e.g. x or xz; empty turns it off), got {mirror!r}")

@@ -34,6 +34,7 @@ class AugmentStrengths:
     point_dropout: float = 0.0
     local_dropout: float = 0.0
     noise_points: float = 0.0
+    tilt: float = 0.0
 
 
 @dataclass
@@ -59,6 +60,9 @@ class Augmentation(AugmentStrengths):
         noise_points: outliers: a share ``r ~ U[0, noise_points]`` per cloud, each point replaced with
             probability ``r`` by a point uniform in the cloud's bounding ball (centred on its centroid, through
             its farthest point; with normals, a uniformly random unit normal); 0 turns it off.
+        tilt: degrees; rotate about x and then y by angles uniform in ``[-tilt, tilt]`` each, before the rotation
+            about z: a shape a little off upright, as a scan's pose or ModelNet-C's ``rotate`` (up to 30 degrees
+            about every axis) leaves it; 0 turns it off.
 
     Point dropout, local dropout and noise points run in that order, before the linear map, so they
     work in the cached frame and the noise lies in the cloud's own bounding ball. The replaced points of both
@@ -88,6 +92,8 @@ class Augmentation(AugmentStrengths):
         for name in ("point_dropout", "local_dropout", "noise_points"):
             if not 0 <= float(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0 <= float(self.tilt) <= 90:
+            raise ValueError(f"tilt must be in [0, 90] degrees, got {self.tilt!r}")
         mirror = tuple(int(axis) for axis in self.mirror)
         if any(axis not in (0, 1, 2) for axis in mirror) or len(set(mirror)) != len(mirror):
             raise ValueError(f"mirror must list distinct axes among 0, 1, 2, got {self.mirror!r}")
@@ -102,7 +108,8 @@ class Augmentation(AugmentStrengths):
     def enabled(self) -> bool:
         """Whether any operation changes a cloud."""
         return bool(self.rotate or self.jitter_sigma > 0 or self.scale or self.shift > 0 or self.shuffle
-                    or self.point_dropout > 0 or self.mirror or self.local_dropout > 0 or self.noise_points > 0)
+                    or self.point_dropout > 0 or self.mirror or self.local_dropout > 0 or self.noise_points > 0
+                    or self.tilt > 0)
 
     def __call__(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
         """Augment one ``(N, 3|6)`` cloud: :meth:`transform`, then the shuffle (a new tensor, or array)."""
@@ -112,7 +119,7 @@ class Augmentation(AugmentStrengths):
         return points
 
     def transform(self, points: Cloud, generator: torch.Generator | None = None) -> Cloud:
-        """Drop or replace points, mirror, rotate, scale, shift, jitter one ``(N, 3|6)`` cloud: ``augment_batch``
+        """Drop or replace points, mirror, tilt, rotate, scale, shift, jitter one ``(N, 3|6)`` cloud: ``augment_batch``
         on a batch of one (a new tensor, or a new array for an array).
 
         No shuffle: for callers whose points are already in uniformly random order (``PointCloudDataset``).
@@ -127,6 +134,18 @@ def rotations_about_z(angles: torch.Tensor) -> torch.Tensor:
     c, s = torch.cos(angles), torch.sin(angles)
     zero, one = torch.zeros_like(angles), torch.ones_like(angles)
     return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], dim=1).view(-1, 3, 3)
+
+
+def tilts(max_degrees: float, batch: int, device: torch.device, dtype: torch.dtype,
+          generator: torch.Generator | None) -> torch.Tensor:
+    """``(B, 3, 3)`` rotations ``R_y(b) R_x(a)``, ``a`` and ``b`` uniform in ``[-max_degrees, max_degrees]``."""
+    a, b = (math.radians(max_degrees) * (2.0 * torch.rand(2, batch, generator=generator, device=device,
+                                                           dtype=dtype) - 1.0)).unbind(0)
+    ca, sa, cb, sb = torch.cos(a), torch.sin(a), torch.cos(b), torch.sin(b)
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    about_x = torch.stack([one, zero, zero, zero, ca, -sa, zero, sa, ca], dim=1).view(-1, 3, 3)
+    about_y = torch.stack([cb, zero, sb, zero, one, zero, -sb, zero, cb], dim=1).view(-1, 3, 3)
+    return torch.bmm(about_y, about_x)
 
 
 def drop_points(points: torch.Tensor, max_ratio: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -205,7 +224,7 @@ def mirror_signs(augment: Augmentation, batch: int, device: torch.device, dtype:
 
 def augment_batch(points: torch.Tensor, augment: Augmentation,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Drop or replace points, mirror, rotate, scale, shift, jitter ``(B, N, 3|6)`` ``points`` (a new tensor).
+    """Drop or replace points, mirror, tilt, rotate, scale, shift, jitter ``(B, N, 3|6)`` ``points`` (a new tensor).
 
     No shuffle: for batches whose point order is already uniformly random (``DeviceBatches`` draws it so).
     """
@@ -219,6 +238,9 @@ def augment_batch(points: torch.Tensor, augment: Augmentation,
         points = add_noise_points(points, augment.noise_points, generator)
     linear = torch.eye(3, device=points.device, dtype=points.dtype).expand(batch, 3, 3)
     rotation = rotations_about_z(2.0 * math.pi * uniforms[:, 0]) if augment.rotate else None
+    if augment.tilt > 0:
+        tilt = tilts(augment.tilt, batch, points.device, points.dtype, generator)
+        rotation = tilt if rotation is None else torch.bmm(rotation, tilt)
     if rotation is not None:
         linear = rotation
     signs = mirror_signs(augment, batch, points.device, points.dtype, generator)  # (B, 3)
