@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 26's robustness evidence: experiment=paper against experiment=robust, 3 seeds each, on the ModelNet40
 # training shapes as a folder data set (its hashed test split: data.test_fraction of every class), then
-# pointnet-eval eval.corruptions=all on every run's best.pt (chosen on validation), summarised per recipe as
-# mean ± std over seeds of the clean, mean corrupted and per-kind accuracy (SWEEP/robustness.md), beside
-# pointnet-summary's clean test accuracies (SWEEP/summary.md).
+# pointnet-eval eval.corruptions=all on every run's best.pt (chosen on validation), on the validation shapes and on
+# the test split, summarised per recipe as mean ± std over seeds of the clean, mean corrupted and per-kind accuracy
+# (SWEEP/robustness_val.md, the one to tune on; SWEEP/robustness.md, test), beside pointnet-summary's clean test
+# accuracies (SWEEP/summary.md).
 #
 #   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 2.2 hours on 2 quiet cores by the figures below
 #   bash benchmarks/robustness.sh 8           # other epoch count: at 8, each run trained in about 10.5 minutes and
@@ -29,13 +30,18 @@ for seed in "${SEED_LIST[@]}"; do  # seed by seed, so that a cut-short run still
     "data.cache_dir=$CACHE" "data.dense_points=$DENSE" "train.epochs=$EPOCHS" "${EXTRA_ARGS[@]}" \
     "hydra.sweep.dir=$SWEEP"
   for job in "$SWEEP"/*/; do  # job dirs hold '=' and ',': quoted for Hydra
-    if [ -f "${job}best.pt" ] && [ ! -f "${job}eval_corruptions/corruptions.json" ]; then
-      "$PY" -m pointnet.apps.evaluate "checkpoint='${job}best.pt'" eval.corruptions=all \
-        "hydra.run.dir='${job}eval_corruptions'"
-    fi
+    for split in val test; do
+      out="${job}$([ "$split" = val ] && echo eval_val_corruptions || echo eval_corruptions)"
+      if [ -f "${job}best.pt" ] && [ ! -f "$out/corruptions.json" ]; then
+        "$PY" -m pointnet.apps.evaluate "checkpoint='${job}best.pt'" eval.corruptions=all "eval.split=$split" \
+          "hydra.run.dir='$out'"
+      fi
+    done
   done
 done
 "$PY" -m pointnet.apps.summary "$SWEEP" --votes 0
-"$PY" -c "import sys; from pointnet.reporting.corruptions import sweep_report; print(sweep_report(sys.argv[1]))" \
-  "$SWEEP"
-echo "summary: $SWEEP/summary.md, $SWEEP/robustness.md; per run: JOB/eval_corruptions/corruptions.{md,png}"
+"$PY" -c "import sys; from pointnet.reporting.corruptions import sweep_report
+print('validation:'); print(sweep_report(sys.argv[1], 'eval_val_corruptions', 'robustness_val.md'))
+print('test:'); print(sweep_report(sys.argv[1]))" "$SWEEP"
+echo "summary: $SWEEP/summary.md, $SWEEP/robustness.md (test), $SWEEP/robustness_val.md (validation: tune there);" \
+  "per run: JOB/eval_corruptions/corruptions.{md,png}, JOB/eval_val_corruptions/..."

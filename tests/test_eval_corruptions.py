@@ -163,3 +163,8 @@ def test_sweep_report_gives_mean_and_std_over_seeds_per_recipe(tmp_path):
     assert "| experiment=robust | 1 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 80.0 ± 0.0 | 50.0 ± 0.0 |" in text
     with pytest.raises(FileNotFoundError, match="corruptions.json"):
         sweep_report(tmp_path, eval_dir="elsewhere")
+    for job in tmp_path.glob("*_experiment=*"):  # the validation tables beside the test ones
+        if (job / "eval_corruptions").is_dir():
+            (job / "eval_corruptions").rename(job / "eval_val_corruptions")
+    assert sweep_report(tmp_path, "eval_val_corruptions", "robustness_val.md") == text
+    assert (tmp_path / "robustness_val.md").read_text() == text

@@ -111,9 +111,9 @@ def sweep_markdown(groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def sweep_report(sweep_dir: str | Path, eval_dir: str = "eval_corruptions") -> str:
+def sweep_report(sweep_dir: str | Path, eval_dir: str = "eval_corruptions", out_name: str = "robustness.md") -> str:
     """``sweep_markdown`` of a multirun whose jobs hold ``JOB/<eval_dir>/corruptions.json``, recipes as
-    ``pointnet-summary`` names them; also written to ``SWEEP/robustness.md``. Jobs without one are left out."""
+    ``pointnet-summary`` names them; also written to ``SWEEP/<out_name>``. Jobs without one are left out."""
     jobs, _ = read_jobs(sweep_dir)
     groups: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
@@ -123,5 +123,5 @@ def sweep_report(sweep_dir: str | Path, eval_dir: str = "eval_corruptions") -> s
     if not groups:
         raise FileNotFoundError(f"no {eval_dir}/corruptions.json in any finished job under {sweep_dir}")
     text = sweep_markdown(groups)
-    (Path(sweep_dir) / "robustness.md").write_text(text)
+    (Path(sweep_dir) / out_name).write_text(text)
     return text
