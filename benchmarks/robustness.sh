@@ -8,7 +8,8 @@
 #
 #   bash benchmarks/robustness.sh             # 12 epochs: 6 runs, about 2.2 hours on 2 quiet cores by the figures below
 #   bash benchmarks/robustness.sh 8           # other epoch count: at 8, each run trained in about 10.5 minutes and
-#                                             # its corruption table took about 5.5 (2026-12-06, docs/results.md)
+#                                             # its corruption tables took about 5.5 (test) and 2 (validation)
+#                                             # (2026-12-06/07, docs/results.md)
 #   ROOT=... CACHE=... DENSE=64 SEEDS=0 EXTRA="data.num_points=32" bash benchmarks/robustness.sh 1  # smoke test
 #
 # Needs the machine to itself (see benchmarks/recipes.sh). Environment: PY (python, default
